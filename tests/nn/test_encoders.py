@@ -1,0 +1,77 @@
+"""Patch encoder locality / bag-of-patches; text encoder masking."""
+
+import pytest
+import torch
+
+from hmgray.nn.encoders import PatchEncoder, TextEncoder, patch_kernels, prime_factors
+
+
+@pytest.mark.parametrize("p", [1, 2, 4, 6, 7, 8, 12, 16])
+def test_patch_kernels_multiply_to_patch_size(p):
+    assert torch.tensor(patch_kernels(p)).prod().item() == p
+    assert len(patch_kernels(p)) <= 2
+
+
+def test_prime_factors():
+    assert prime_factors(1) == []
+    assert prime_factors(8) == [2, 2, 2]
+    assert prime_factors(12) == [2, 2, 3]
+    assert prime_factors(7) == [7]
+
+
+def test_receptive_field_stays_inside_the_patch():
+    torch.manual_seed(0)
+    enc = PatchEncoder((16, 24), patch_size=8, d_model=16).eval()
+    img = torch.rand(1, 3, 16, 24)
+    v0, _, _ = enc(img, torch.ones(1))
+    img2 = img.clone()
+    img2[0, :, 8:16, 8:16] = torch.rand(3, 8, 8)  # patch (row 1, col 1) -> index 1 * 3 + 1
+    v1, _, _ = enc(img2, torch.ones(1))
+    changed = (v0 - v1).abs().amax(-1)[0] > 1e-6
+    assert changed.tolist() == [False, False, False, False, True, False]
+
+
+def test_global_feature_is_a_bag_of_patches():
+    """Shuffling whole patches permutes V and leaves g_img unchanged (no position)."""
+    torch.manual_seed(0)
+    enc = PatchEncoder((16, 16), patch_size=8, d_model=16).eval()
+    img = torch.rand(2, 3, 16, 16)
+    swapped = img.clone()
+    swapped[:, :, :8, :8], swapped[:, :, 8:, 8:] = img[:, :, 8:, 8:], img[:, :, :8, :8]
+    v0, _, g0 = enc(img, torch.ones(2))
+    v1, _, g1 = enc(swapped, torch.ones(2))
+    torch.testing.assert_close(v1[:, [3, 1, 2, 0]], v0, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g1, g0, atol=1e-5, rtol=1e-5)
+
+
+def test_missing_image_is_masked():
+    enc = PatchEncoder((16, 16), patch_size=8, d_model=16)
+    v, mask, g = enc(torch.rand(2, 3, 16, 16), torch.tensor([1.0, 0.0]))
+    assert v.shape == (2, 4, 16)
+    assert mask.tolist() == [[True] * 4, [False] * 4]
+    assert (g[1] == 0).all() and (g[0] != 0).any()
+
+
+def test_bad_patch_size():
+    with pytest.raises(ValueError, match="divisible"):
+        PatchEncoder((48, 48), patch_size=5, d_model=16)
+
+
+def test_text_feature_is_masked_mean_and_empty_text_is_zero():
+    torch.manual_seed(0)
+    enc = TextEncoder(vocab_size=50, max_words=6, d_model=16, heads=2).eval()
+    tokens = torch.tensor([[3, 7, 9, 0, 0, 0], [0, 0, 0, 0, 0, 0], [4, 5, 6, 7, 8, 9]])
+    t, mask, g = enc(tokens)
+    assert t.shape == (3, 6, 16) and mask.tolist()[0] == [True] * 3 + [False] * 3
+    torch.testing.assert_close(g[0], t[0, :3].mean(0))
+    torch.testing.assert_close(g[2], t[2].mean(0))
+    assert (g[1] == 0).all() and torch.isfinite(t).all()
+
+
+def test_text_folds_ids_beyond_the_vocabulary():
+    torch.manual_seed(0)
+    enc = TextEncoder(vocab_size=50, max_words=6, d_model=16, heads=2).eval()
+    _, _, g_small = enc(torch.tensor([[3, 7, 9, 0, 0, 0]]))
+    # ids beyond the table are folded: 1 + (id - 1) mod 49, so 52 -> 3, 105 -> 7
+    _, _, g_big = enc(torch.tensor([[52, 105, 9, 0, 0, 0]]))
+    torch.testing.assert_close(g_big, g_small)

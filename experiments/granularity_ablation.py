@@ -1,0 +1,320 @@
+"""HMG-Net granularity ablation: global -> micro -> meso -> full, fairly tuned, on Ray.
+
+    python experiments/granularity_ablation.py                 # local embedded Ray
+    python experiments/granularity_ablation.py --smoke-test    # about a minute
+    ray job submit -- python experiments/granularity_ablation.py --storage s3://bucket/runs
+
+It joins the cluster named by RAY_ADDRESS (set by ``ray job submit``) or starts a local
+Ray; generates the synthetic listings (unless --data names existing shards); tunes every
+arm with the same budget (Optuna TPE + ASHA, selection on validation); re-runs each
+arm's best configuration on the shared seeds, evaluated on test; appends every run to
+``<storage>/<name>/results.parquet``; and writes the ablation table (LaTeX + Markdown)
+and plots under ``<storage>/<name>/report/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+from hmgray.errors import HmgrayError
+
+ARMS = ("global", "micro", "meso", "full")
+
+# Default size: a real run that shows the planted ordering in <= 15 min on 2 cores.
+DEFAULT = dict(n_listings=4000, epochs=8, num_samples=4, seeds="0,1,2", grace_period=2)
+# --smoke-test: the whole pipeline end to end, tiny.
+SMOKE = dict(n_listings=300, epochs=2, num_samples=1, seeds="1", grace_period=1)
+
+
+def _positive_int(flag):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a positive integer, got {text!r}")
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be a positive integer, got {v}")
+        return v
+
+    return parse
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> (0, 1, 2); a single ``"K"`` -> (0, ..., K-1)."""
+    try:
+        parts = [int(p) for p in text.split(",") if p.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds takes integers like 0,1,2 or a count; got {text!r}"
+        )
+    if not parts or any(p < 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"--seeds takes non-negative integers; got {text!r}")
+    if "," not in text:
+        return tuple(range(parts[0])) if parts[0] > 0 else ()
+    if len(set(parts)) != len(parts):
+        raise argparse.ArgumentTypeError(f"--seeds has duplicates: {text!r}")
+    return tuple(parts)
+
+
+def _arms(text: str) -> tuple[str, ...]:
+    arms = tuple(a.strip() for a in text.split(",") if a.strip())
+    bad = [a for a in arms if a not in ARMS]
+    if bad or not arms:
+        raise argparse.ArgumentTypeError(
+            f"--arms: unknown arm(s) {', '.join(bad) or '(none)'}; valid arms: {', '.join(ARMS)}"
+        )
+    return arms
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--gpus-per-trial must be a number, got {text!r}")
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"--gpus-per-trial must be >= 0, got {text!r}")
+    return v
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--smoke-test", action="store_true", help="tiny end-to-end run (about a minute)")
+    p.add_argument(
+        "--num-samples", type=_positive_int("--num-samples"), help="search trials per arm"
+    )
+    p.add_argument("--seeds", type=_seeds, help="confirmation seeds: 0,1,2 or a count K")
+    p.add_argument("--epochs", type=_positive_int("--epochs"), help="epochs per run (ASHA's max_t)")
+    p.add_argument("--n-listings", type=_positive_int("--n-listings"), help="synthetic listings")
+    p.add_argument(
+        "--arms", type=_arms, default=ARMS, help="comma-separated subset of " + ",".join(ARMS)
+    )
+    p.add_argument(
+        "--storage", default="runs", help="where experiments live: a path or s3://bucket/prefix"
+    )
+    p.add_argument("--name", help="experiment name (default: granularity-<UTC time>)")
+    p.add_argument("--resume", action="store_true", help="resume the experiment --name")
+    p.add_argument(
+        "--data", help="existing shards (folder or manifest.json) instead of synthetic data"
+    )
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data")
+    p.add_argument("--search-seed", type=int, default=0, help="seed of Optuna's TPE sampler")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=_non_negative_float,
+        default=0.0,
+        help="GPUs for each run's Train worker (fractions allowed); 0 = CPU",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=_positive_int("--max-concurrent"),
+        help="runs at once (default: by free CPUs / GPUs)",
+    )
+    args = p.parse_args(argv)
+    size = SMOKE if args.smoke_test else DEFAULT
+    for key, value in size.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, _seeds(value) if key == "seeds" else value)
+    if not args.seeds:
+        p.error("--seeds: at least one confirmation seed is needed")
+    if args.resume and not args.name:
+        p.error("--resume needs --name of the experiment to resume")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    t_start = time.time()
+    try:
+        return _run(args, t_start)
+    except HmgrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args, t_start: float) -> int:
+    # Heavy imports after argument parsing: --help and flag errors stay instant.
+    import ray
+
+    import analysis
+    from hmgray import storage
+    from hmgray.data.ray_dataset import DecodeOptions, decoded_splits
+    from hmgray.data.shards import load_manifest
+    from hmgray.data.synth.valuation import write_synthetic_valuation
+    from hmgray.ray_runtime import cluster_address, init_ray
+    from hmgray.results import git_commit, write_results
+    from hmgray.search.ablation import AblationPlan, run_confirmation, run_search
+    from hmgray.search.spaces import hmgnet_space
+    from hmgray.training.driver import Resources
+
+    storage_root = args.storage if "://" in args.storage else os.path.abspath(args.storage)
+    name = args.name or "granularity-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    root = storage.join(storage_root, name)
+    results_uri = storage.join(root, "results.parquet")
+    plan_uri = storage.join(root, "experiment.json")
+    if storage.exists(plan_uri) and not args.resume:
+        raise HmgrayError(
+            f"{root} already holds an experiment: pass --resume to go on with it, or another --name"
+        )
+    if args.resume and not storage.exists(plan_uri):
+        raise HmgrayError(f"--resume: no experiment at {root} (no experiment.json)")
+    if args.resume and storage.exists(results_uri):
+        storage.remove(results_uri)  # rebuilt from Tune's own records below
+
+    resources = init_ray()
+    where = f"cluster at {cluster_address()}" if cluster_address() else "local Ray"
+    print(
+        f"hmgray granularity ablation '{name}' on {where}: "
+        f"{resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; storage {root}"
+    )
+
+    # -- data -------------------------------------------------------------------------
+    if args.data:
+        manifest = load_manifest(args.data, verify=True)
+    else:
+        data_uri = storage.join(root, "data")
+        if args.resume and storage.exists(storage.join(data_uri, "manifest.json")):
+            manifest = load_manifest(data_uri, verify=True)
+        else:
+            print(f"generating {args.n_listings} synthetic listings (seed {args.data_seed}) ...")
+            manifest = write_synthetic_valuation(data_uri, args.n_listings, args.data_seed)
+    print(
+        f"data {manifest.dataset}: "
+        + ", ".join(f"{s} {manifest.rows(s)}" for s in manifest.splits)
+        + f"; manifest sha256 {manifest.hash[:12]}"
+    )
+    opts = DecodeOptions()
+    t0 = time.time()
+    datasets = decoded_splits(manifest, ("train", "val", "test"), opts)
+    print(f"decoded and materialised in Ray Data in {time.time() - t0:.1f}s")
+
+    # -- plan -------------------------------------------------------------------------
+    gpus = args.gpus_per_trial
+    cpus = resources.get("CPU", 1.0)
+    if args.max_concurrent:
+        concurrent = args.max_concurrent
+    elif gpus > 0:
+        concurrent = max(1, int(resources.get("GPU", 0) / gpus))
+    else:
+        concurrent = max(1, int(cpus))
+    # Each run's Train worker: one core's worth, less the trial drivers' 0.01 CPU each,
+    # so that `concurrent` runs fit the CPUs exactly.
+    cpu_per_worker = (
+        1.0 if gpus > 0 else max(0.1, min(1.0, (cpus - 0.05 * concurrent) / concurrent))
+    )
+    prices = manifest.market.get("item_model_msrp") or [1000.0]
+    fixed = {
+        "image_size": list(manifest.image_size),
+        "max_words": opts.max_words,
+        "max_regions": opts.max_regions,
+        "vocab_size": opts.vocab_size,
+        "price_scale": float(sum(prices) / len(prices)),
+        "batch_size": 64,
+        "d_model": 48,
+    }
+    plan = AblationPlan(
+        experiment=name,
+        dataset=manifest.dataset,
+        arms=args.arms,
+        num_samples=args.num_samples,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        grace_period=min(args.grace_period, args.epochs),
+        reduction_factor=2,
+        search_seed=args.search_seed,
+        max_concurrent=concurrent,
+        resources=Resources(cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus),
+        fixed=fixed,
+    )
+    command = "python experiments/granularity_ablation.py " + " ".join(sys.argv[1:])
+    if not args.resume:
+        storage.makedirs(root)
+        storage.atomic_write_bytes(
+            plan_uri,
+            json.dumps(
+                {
+                    "plan": {**plan.__dict__, "resources": plan.resources.__dict__},
+                    "command": command,
+                    "data_manifest": manifest.manifest_uri,
+                },
+                indent=2,
+                sort_keys=True,
+                default=str,
+            ).encode(),
+        )
+    metadata = {
+        "experiment": name,
+        "reference_arm": "full" if "full" in plan.arms else plan.arms[-1],
+        "arm_order": list(plan.arms),
+        "metrics": {
+            "test_mse": {"label": "MSE", "direction": "min"},
+            "test_mae": {"label": "MAE", "direction": "min"},
+            "test_mape": {"label": "MAPE (%)", "direction": "min"},
+            "test_mse_subtle": {"label": "MSE subtle", "direction": "min"},
+        },
+        "command": f"python -m analysis {results_uri}",
+        "experiment_command": command,
+        "seeds": list(plan.seeds),
+        "search_space": {arm: hmgnet_space(arm) for arm in plan.arms},
+        "search_metric": plan.metric,
+        "search_mode": plan.mode,
+    }
+    provenance = {"git_commit": git_commit(), "data_manifest_hash": manifest.hash}
+
+    # -- search, then confirmation ------------------------------------------------------
+    best = {}
+    for arm in plan.arms:
+        best[arm], rows = run_search(
+            plan, arm, datasets, manifest.market, root, provenance, resume=args.resume
+        )
+        write_results(results_uri, rows, metadata)
+    rows = run_confirmation(
+        plan, best, datasets, manifest.market, root, provenance, resume=args.resume
+    )
+    table = write_results(results_uri, rows, metadata)
+
+    # -- table ------------------------------------------------------------------------
+    report = analysis.build_report(results_uri)
+    print()
+    print(report.ladder_markdown)
+    print()
+    _summary(table, time.time() - t_start)
+    print(f"results: {results_uri}")
+    for path in report.files:
+        print(f"wrote {path}")
+    failed = [r for r in table.to_pylist() if r["status"] != "ok"]
+    if failed:
+        print(
+            f"error: {len(failed)} run(s) failed; see the 'error' column of {results_uri}",
+            file=sys.stderr,
+        )
+        return 1
+    ray.shutdown()
+    return 0
+
+
+def _summary(table, elapsed: float) -> None:
+    """Per-stage overhead: how much of a run is Ray start-up rather than training."""
+    rows = table.to_pylist()
+    for stage in ("search", "confirm"):
+        rs = [r for r in rows if r["stage"] == stage and r["status"] == "ok"]
+        if not rs:
+            continue
+        start = sum(r["startup_s"] for r in rs) / len(rs)
+        wall = sum(r["wall_time_s"] for r in rs) / len(rs)
+        stopped = sum(bool(r["stopped_early"]) for r in rs)
+        print(
+            f"{stage}: {len(rs)} runs ({stopped} stopped early by ASHA); mean start-up "
+            f"{start:.1f}s / mean run wall time {wall:.1f}s = {start / wall:.2f} of each run"
+        )
+    print(f"total wall time {elapsed / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

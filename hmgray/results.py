@@ -1,0 +1,149 @@
+"""The results table: one row per run (search trial or confirmation run), with provenance.
+
+Layout and metadata follow ``docs/contracts.md`` §5. The table lives at
+``<storage>/<experiment>/results.parquet`` and is rewritten atomically after every stage
+(read, append, write to a temporary name, rename; one PUT on object stores), so an
+interrupted experiment keeps every finished stage and a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import ray
+
+import hmgray
+from hmgray import storage
+
+METRIC_NAMES = ("mse", "mae", "mape", "mse_subtle")
+METRIC_COLUMNS = tuple(f"{p}_{m}" for p in ("val", "test") for m in METRIC_NAMES)
+
+SCHEMA = pa.schema(
+    [
+        ("experiment", pa.string()),
+        ("dataset", pa.string()),
+        ("arm", pa.string()),
+        ("stage", pa.string()),
+        ("trial_id", pa.string()),
+        ("seed", pa.int64()),
+        ("config_json", pa.string()),
+        ("config_hash", pa.string()),
+        ("training_iteration", pa.int64()),
+        ("stopped_early", pa.bool_()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        *[(c, pa.float64()) for c in METRIC_COLUMNS],
+        ("wall_time_s", pa.float64()),
+        ("startup_s", pa.float64()),
+        ("git_commit", pa.string()),
+        ("data_manifest_hash", pa.string()),
+        ("hmgray_version", pa.string()),
+        ("ray_version", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+# Keys of a trial config that are bookkeeping, not part of the resolved config.
+_PRIVATE_KEYS = ("_driver_t0",)
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """HEAD of the checkout hmgray runs from, ``+dirty`` if it has local changes."""
+    cwd = repo or Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def config_json(config: dict[str, Any]) -> str:
+    clean = {k: v for k, v in config.items() if k not in _PRIVATE_KEYS}
+    return json.dumps(clean, sort_keys=True, default=str)
+
+
+def config_hash(cfg_json: str) -> str:
+    return hashlib.sha256(cfg_json.encode()).hexdigest()[:12]
+
+
+def _num(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def run_row(
+    *,
+    experiment: str,
+    dataset: str,
+    stage: str,
+    trial_id: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    max_epochs: int,
+    error: str | None,
+    provenance: dict[str, str],
+) -> dict[str, Any]:
+    """One results row from a finished Tune trial's config and last reported metrics."""
+    cj = config_json(config)
+    iters = int(metrics.get("training_iteration") or 0)
+    row = {
+        "experiment": experiment,
+        "dataset": dataset,
+        "arm": str(config["arm"]),
+        "stage": stage,
+        "trial_id": trial_id,
+        "seed": int(config.get("seed", 0)),
+        "config_json": cj,
+        "config_hash": config_hash(cj),
+        "training_iteration": iters,
+        "stopped_early": error is None and iters < max_epochs,
+        "status": "error" if error else "ok",
+        "error": error,
+        "wall_time_s": _num(metrics.get("wall_s")),
+        "startup_s": _num(metrics.get("startup_s")),
+        "created_at": dt.datetime.now(dt.UTC),
+        "hmgray_version": hmgray.__version__,
+        "ray_version": ray.__version__,
+        **provenance,
+    }
+    for col in METRIC_COLUMNS:
+        row[col] = _num(metrics.get(col))
+    return row
+
+
+def write_results(uri: str, rows: list[dict[str, Any]], metadata: dict[str, Any]) -> pa.Table:
+    """Append ``rows`` to the table at ``uri`` (created if absent), atomically."""
+    new = pa.Table.from_pylist(rows, schema=SCHEMA)
+    if storage.exists(uri):
+        old = storage.read_parquet(uri).select(SCHEMA.names).cast(SCHEMA)
+        table = pa.concat_tables([old, new])
+    else:
+        table = new
+    table = table.replace_schema_metadata({"hmgray": json.dumps(metadata)})
+    storage.atomic_write_parquet(table, uri)
+    return table
+
+
+def read_results(uri: str) -> tuple[pa.Table, dict[str, Any]]:
+    table = storage.read_parquet(uri)
+    meta = json.loads((table.schema.metadata or {}).get(b"hmgray", b"{}"))
+    return table, meta

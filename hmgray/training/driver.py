@@ -1,0 +1,82 @@
+"""One Tune trial = one Ray Train run (the Train V2 pattern).
+
+The trial's function builds a ``TorchTrainer`` and calls ``fit()``; the workers'
+``ray.train.report`` calls reach Tune through ``TuneReportCallback``, so ASHA sees
+every epoch. The trial itself reserves almost nothing (0.01 CPU, see
+``hmgray.search.ablation``): the CPUs and GPUs belong to the Train worker group.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import ray.data
+from ray import tune
+from ray.train import DataConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+
+def _train_entry(config: dict[str, Any], *, market: dict) -> None:
+    """Ray Train's per-worker entry point. The model code (torch-geometric, transformers:
+    seconds of imports) is imported here, in the worker, not in the trial's driver process.
+    """
+    from hmgray.training.worker import train_loop_per_worker
+
+    train_loop_per_worker(config, market=market)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What each trial's Train worker group asks for."""
+
+    num_workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+
+    def scaling_config(self) -> ScalingConfig:
+        per_worker = {"CPU": self.cpus_per_worker}
+        if self.gpus_per_worker > 0:
+            per_worker["GPU"] = self.gpus_per_worker
+        return ScalingConfig(
+            num_workers=self.num_workers,
+            use_gpu=self.gpus_per_worker > 0,
+            resources_per_worker=per_worker,
+        )
+
+
+def run_trial(
+    config: dict[str, Any],
+    *,
+    datasets: dict[str, ray.data.Dataset],
+    market: dict,
+    resources: Resources,
+    train_storage: str,
+) -> None:
+    """Tune function trainable: train ``config`` on Ray Train and report every epoch.
+
+    A confirmation trial's config is ``{"run": {...}}`` (a grid over arm x seed);
+    a search trial's is the flat config itself.
+    """
+    flat = dict(config.get("run", config))
+    flat["_driver_t0"] = time.time()
+    trial_id = tune.get_context().get_trial_id()
+    wanted = ("train", "val", "test") if flat.get("eval_test") else ("train", "val")
+    trainer = TorchTrainer(
+        functools.partial(_train_entry, market=market),
+        train_loop_config=flat,
+        scaling_config=resources.scaling_config(),
+        datasets={k: datasets[k] for k in wanted},
+        # Only training data is sharded across workers; every worker evaluates the whole
+        # validation/test set (no split coordinator actors for them: less start-up).
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+        run_config=RunConfig(
+            name=f"train-{trial_id}",
+            storage_path=train_storage,
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()

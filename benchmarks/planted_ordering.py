@@ -1,0 +1,209 @@
+"""Does the planted granularity ordering show up in trained models, within budget?
+
+Plain torch, no Ray: the same ``hmgray.training.loop`` the Ray Train worker runs, on
+in-memory tensors, one thread. Generates the synthetic valuation data once, decodes
+every split once, trains every arm for each seed with one fixed config, and prints per
+arm the TEST metrics (mean +- sd over seeds), the seconds per run, and the two checks the
+granularity ablation relies on:
+
+* test MSE falls at every step  global > micro > meso > full  (means over seeds);
+* on the subtle-defect slice, micro beats global by more than the seeds' spread
+  (mean gap > sd(global) + sd(micro)).
+
+Usage::
+
+    python benchmarks/planted_ordering.py --n 5000 --epochs 8 --seeds 0 1 2 --model dropout=0.0
+    python benchmarks/planted_ordering.py --synth subtle_contrast=0.05,0.07 --model dropout=0.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from hmgray.data.decode import decode_batch
+from hmgray.data.shards import load_manifest
+from hmgray.data.synth.valuation import SynthParams, write_synthetic_valuation
+from hmgray.models.hmgnet import HMGNetConfig
+from hmgray.tasks.valuation import ARMS, build_model
+from hmgray.training.loop import evaluate, make_optimizer, seed_everything, train_epoch
+
+METRICS = ("mse", "mae", "mape", "mse_subtle")
+
+
+def _overrides(items: list[str], cls) -> dict:
+    """``key=value`` strings -> dict, values parsed as Python literals ("0.05,0.07" -> tuple)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    out = {}
+    for item in items:
+        key, _, val = item.partition("=")
+        if key not in names:
+            sys.exit(f"unknown {cls.__name__} field {key!r}; valid: {sorted(names)}")
+        try:
+            out[key] = ast.literal_eval(val)
+        except (ValueError, SyntaxError):
+            out[key] = val
+    return out
+
+
+def load_splits(n: int, data_seed: int, params: SynthParams) -> tuple[dict, dict]:
+    """Write the data to a temp dir, decode each split once -> ({split: tensors}, market)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_synthetic_valuation(tmp, n, data_seed, params)
+        manifest = load_manifest(tmp)
+        splits = {}
+        for split in ("train", "val", "test"):
+            tables = [pq.read_table(p) for p in manifest.filesystem_paths(split)[1]]
+            np_batch = decode_batch(pa.concat_tables(tables), max_regions=4)
+            splits[split] = {k: torch.from_numpy(v) for k, v in np_batch.items()}
+        return splits, manifest.market
+
+
+def batches(data: dict, batch_size: int, gen: torch.Generator | None = None):
+    """Mini-batches of an in-memory split; shuffled when ``gen`` is given."""
+    n = len(data["price"])
+    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        yield {k: v[idx] for k, v in data.items()}
+
+
+def run_one(splits, market, cfg: HMGNetConfig, seed, epochs, batch_size, lr, wd, sched, verbose):
+    seed_everything(seed)
+    model = build_model(cfg, market)
+    opt = make_optimizer(model, lr, wd)
+    steps = epochs * -(-len(splits["train"]["price"]) // batch_size)
+    # one-cycle (15% warm-up, cosine decay to ~0): measured better than a constant lr in
+    # this short budget (full arm, 8 epochs: test mse 3867 vs 4186)
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+        if sched == "onecycle"
+        else None
+    )
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for ep in range(epochs):
+        tr = train_epoch(
+            model,
+            batches(splits["train"], batch_size, gen),
+            opt,
+            price_scale=cfg.price_scale,
+            device="cpu",
+            scheduler=scheduler,
+        )
+        if verbose:
+            va = evaluate(model, batches(splits["val"], 256), device="cpu")
+            print(
+                f"    ep {ep}: train loss {tr['loss']:.5f}  val mse {va['mse']:.0f} "
+                f"subtle {va['mse_subtle']:.0f}",
+                flush=True,
+            )
+    train_s = time.perf_counter() - t0
+    val = evaluate(model, batches(splits["val"], 256), device="cpu")
+    test = evaluate(model, batches(splits["test"], 256), device="cpu")
+    return val, test, train_s, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=5000, help="listings (70% train)")
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--arms", nargs="+", default=list(ARMS))
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--sched", choices=["onecycle", "constant"], default="onecycle")
+    ap.add_argument("--synth", nargs="*", default=[], help="SynthParams overrides key=value")
+    ap.add_argument("--model", nargs="*", default=[], help="HMGNetConfig overrides key=value")
+    ap.add_argument("--verbose", action="store_true", help="val metrics after every epoch")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+
+    params = SynthParams(**_overrides(args.synth, SynthParams))
+    t0 = time.perf_counter()
+    splits, market = load_splits(args.n, args.data_seed, params)
+    sizes = {k: len(v["price"]) for k, v in splits.items()}
+    print(
+        f"data: n={args.n} {sizes}, generate+decode {time.perf_counter() - t0:.1f}s; "
+        f"synth overrides {_overrides(args.synth, SynthParams)}"
+    )
+    model_over = _overrides(args.model, HMGNetConfig)
+    print(
+        f"train: epochs={args.epochs} batch={args.batch_size} lr={args.lr} "
+        f"wd={args.weight_decay} sched={args.sched} seeds={args.seeds} model overrides {model_over}"
+    )
+
+    # reference: predict MSRP * (1 - mean train depreciation) -- what no image/text gives
+    tr = splits["train"]
+    d_mean = float(1 - (tr["price"] / tr["msrp"]).mean())
+    te = splits["test"]
+    base = float(((te["msrp"] * (1 - d_mean) - te["price"]) ** 2).mean())
+    print(
+        f"baseline (MSRP x mean ratio): test mse {base:.0f}; test rows "
+        f"{sizes['test']}, subtle rows {int(te['subtle'].sum())}"
+    )
+
+    results: dict[str, dict[str, np.ndarray]] = {}
+    for arm in args.arms:
+        cfg = HMGNetConfig(**{**model_over, "arm": arm})
+        rows = []
+        for seed in args.seeds:
+            val, test, train_s, total_s = run_one(
+                splits,
+                market,
+                cfg,
+                seed,
+                args.epochs,
+                args.batch_size,
+                args.lr,
+                args.weight_decay,
+                args.sched,
+                args.verbose,
+            )
+            rows.append([test[m] for m in METRICS] + [val["mse"], val["mse_subtle"], total_s])
+            print(
+                f"  {arm:6s} seed {seed}: test mse {test['mse']:8.0f} subtle "
+                f"{test['mse_subtle']:8.0f}  val mse {val['mse']:8.0f}  {total_s:5.1f}s",
+                flush=True,
+            )
+        a = np.array(rows)
+        results[arm] = {"mean": a.mean(0), "sd": a.std(0, ddof=1) if len(a) > 1 else 0 * a[0]}
+
+    print()
+    head = ["arm", *(f"test_{m}" for m in METRICS), "val_mse", "val_mse_subtle", "s/run"]
+    print(" | ".join(f"{h:>18s}" for h in head))
+    for arm, r in results.items():
+        cells = [f"{mu:9.1f} ± {sd:6.1f}" for mu, sd in zip(r["mean"], r["sd"], strict=True)]
+        print(" | ".join([f"{arm:>18s}", *(f"{c:>18s}" for c in cells)]))
+
+    order = [a for a in ARMS if a in results]
+    mse = [results[a]["mean"][0] for a in order]
+    ok_order = all(c > f for c, f in zip(mse, mse[1:], strict=False))
+    print(
+        f"\nordering {' > '.join(order)} on test mse: {'PASS' if ok_order else 'FAIL'} "
+        f"({' > '.join(f'{m:.0f}' for m in mse)}; ratios to previous "
+        f"{', '.join(f'{f / c:.3f}' for c, f in zip(mse, mse[1:], strict=False))})"
+    )
+    if "global" in results and "micro" in results:
+        g, m = results["global"], results["micro"]
+        gap = g["mean"][3] - m["mean"][3]
+        spread = g["sd"][3] + m["sd"][3]
+        print(
+            f"subtle slice: global {g['mean'][3]:.0f} - micro {m['mean'][3]:.0f} = {gap:.0f}"
+            f" vs spread sd_g + sd_m = {spread:.0f}: {'PASS' if gap > spread else 'FAIL'}"
+        )
+
+
+if __name__ == "__main__":
+    main()

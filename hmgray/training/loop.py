@@ -1,0 +1,142 @@
+"""The Ray-independent core of one training run: seeding, one epoch, evaluation.
+
+The Ray Train worker (``hmgray.training.worker``) calls these on the batches of
+``iter_torch_batches`` (dict[str, Tensor], contracts §3); ``benchmarks/`` calls them on
+in-memory tensors. Nothing here imports Ray, so the same code is measured in both.
+
+Loss and metrics come from the task (``hmgray.tasks.valuation``): the loss is the MSE of
+price / price_scale (dimensionless), the metrics are in currency units, lower is better.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hmgray.tasks.valuation import compute_metrics, loss
+
+__all__ = ["evaluate", "make_optimizer", "seed_everything", "to_device", "train_epoch"]
+
+Batch = dict[str, Tensor]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and all GPUs) for a reproducible run."""
+    seed = int(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def to_device(batch: dict, device: torch.device | str) -> Batch:
+    """Move every tensor of a batch to ``device`` (numpy arrays are converted first)."""
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, np.ndarray):
+            v = torch.from_numpy(v)
+        out[k] = v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
+    return out
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW; biases, LayerNorm weights and embedding tables get no weight decay.
+
+    Decaying a LayerNorm gain towards 0 or an embedding row of a rare word towards 0
+    fights the normalisation rather than regularising, the usual BERT/GPT practice.
+    """
+    emb = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or id(p) in emb else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": float(weight_decay)},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=float(lr))
+
+
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[dict],
+    optimizer: torch.optim.Optimizer,
+    *,
+    price_scale: float,
+    device: torch.device | str,
+    autocast_dtype: torch.dtype | None = None,
+    grad_clip: float | None = 1.0,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> dict[str, float]:
+    """One pass over ``batches``; returns ``loss`` (row-weighted mean of the dimensionless
+    training loss), ``rows`` and ``seconds``.
+
+    ``autocast_dtype`` (e.g. ``torch.bfloat16`` on a GPU) turns autocast on; None runs in
+    float32. The heads and the loss run in float32 under autocast anyway (see
+    ``hmgray.models.hmgnet`` and ``hmgray.tasks.valuation.loss``). ``grad_clip`` is the max
+    global gradient norm (None = no clipping): one batch of extreme prices early in
+    training must not throw the small model far off. ``scheduler`` (optional) is stepped
+    after every optimiser step, so its ``total_steps`` count batches, not epochs.
+    """
+    device = torch.device(device)
+    model.train()
+    total, rows, t0 = 0.0, 0, time.perf_counter()
+    for raw in batches:
+        batch = to_device(raw, device)
+        n = int(batch["price"].shape[0])
+        if n == 0:
+            continue
+        with torch.autocast(
+            device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+        ):
+            out = model(batch)
+        lval = loss(out, batch, price_scale)
+        optimizer.zero_grad(set_to_none=True)
+        lval.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += float(lval.detach()) * n
+        rows += n
+    return {
+        "loss": total / rows if rows else float("nan"),
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[dict],
+    *,
+    device: torch.device | str,
+    autocast_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """``compute_metrics`` over all rows of all batches (mse, mae, mape, mse_subtle; currency
+    units, lower is better), plus ``rows``. The model is left in eval mode."""
+    device = torch.device(device)
+    model.eval()
+    preds, targets, subtle = [], [], []
+    for raw in batches:
+        batch = to_device(raw, device)
+        with torch.autocast(
+            device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
+        ):
+            out = model(batch)
+        preds.append(out["price"].float().cpu().numpy())
+        targets.append(batch["price"].float().cpu().numpy())
+        subtle.append(batch["subtle"].float().cpu().numpy())
+    if not preds:
+        metrics = compute_metrics(np.zeros(0), np.zeros(0), np.zeros(0))
+        return {**metrics, "rows": 0}
+    pred, target, sub = (np.concatenate(x) for x in (preds, targets, subtle))
+    return {**compute_metrics(pred, target, sub), "rows": int(pred.size)}

@@ -10,7 +10,7 @@ Stages (each switchable; the ablation arms switch them cumulatively)::
     S = StructuralMatching(V, boxes, T, heads)  Level 2: scene graph <-> text tree (GMN)
     E_market = MarketGNN(location, period, item)  Level 3: spatio-temporal market graph
 
-    E_entity = f_E( LayerNorm([g_img, g_txt, F_micro?, S?]) )                      (B, D)
+    E_entity = f_E( [LN(g_img), LN(g_txt), LN(F_micro)?, LN(S)?] )   one LayerNorm per block  (B, D)
 
 Heads (registry ``HEADS``, picked by name)::
 
@@ -286,7 +286,13 @@ class HMGNet(nn.Module):
             MarketGNN(market, d, cfg.gnn_layers, cfg.dropout) if st["market"] else None
         )
         n_feat = 2 + int(st["micro"]) + int(st["meso"])
-        self.f_E = nn.Sequential(nn.LayerNorm(n_feat * d), _mlp(n_feat * d, d, d, cfg.dropout))
+        # one LayerNorm per feature block, not one over the concatenation: F_micro is a sum
+        # over the valid words (DSCA's formula), so its scale grows with the description's
+        # length (~10-30 words); a joint LayerNorm would then shrink g_img and g_txt by that
+        # factor and make their scale depend on the word count (measured: the micro arm
+        # trained worse than the global arm with the joint norm)
+        self.feat_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(n_feat))
+        self.f_E = _mlp(n_feat * d, d, d, cfg.dropout)
         self.head = HEADS[st["head"]](d, cfg.gamma, cfg.price_scale, st["market"])
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor | None]:
@@ -319,6 +325,7 @@ class HMGNet(nn.Module):
                     batch["text_heads"],
                 )
             )
+        feats = [norm(f) for norm, f in zip(self.feat_norms, feats, strict=True)]
         e_entity = self.f_E(torch.cat(feats, dim=-1))  # (B, D)
         e_market = (
             self.market_gnn(batch["location_id"], batch["period"], batch["item_model_id"])

@@ -139,6 +139,19 @@ def test_listing_prediction_independent_of_batch(batch):
     torch.testing.assert_close(out_p["attention"], out["attention"][perm])
 
 
+def test_feature_blocks_are_normalised_separately(batch):
+    """F_micro is a sum over words (its scale grows with the word count); each feature
+    block has its own LayerNorm, so rescaling F_micro (W_V * 10, F_micro is linear in W_V)
+    leaves the prediction unchanged, and g_img / g_txt are not shrunk by it."""
+    net, _ = make("micro")
+    net.eval()
+    with torch.no_grad():
+        p0 = net(batch)["price"]
+        net.dsca.w_v.weight.mul_(10.0)
+        p1 = net(batch)["price"]
+    torch.testing.assert_close(p1, p0, rtol=1e-4, atol=1e-3)
+
+
 def test_too_many_words_rejected():
     net, _ = make("global", max_words=16)
     with pytest.raises(ValueError, match="max_words"):

@@ -1,22 +1,31 @@
-"""Patch encoder locality / bag-of-patches; text encoder masking."""
+"""Patch encoder locality / bag-of-patches / no position; text encoder masking."""
 
 import pytest
 import torch
 
-from hmgray.nn.encoders import PatchEncoder, TextEncoder, patch_kernels, prime_factors
+from hmgray.nn.encoders import PatchEncoder, TextEncoder, unfold_patches
 
 
-@pytest.mark.parametrize("p", [1, 2, 4, 6, 7, 8, 12, 16])
-def test_patch_kernels_multiply_to_patch_size(p):
-    assert torch.tensor(patch_kernels(p)).prod().item() == p
-    assert len(patch_kernels(p)) <= 2
+def test_unfold_patches_equals_cropping_in_row_major_order():
+    img = torch.rand(2, 3, 16, 24)
+    x = unfold_patches(img, 8)  # (2 * 6, 3, 8, 8)
+    assert x.shape == (12, 3, 8, 8)
+    for b in range(2):
+        for k in range(6):
+            r, c = divmod(k, 3)
+            torch.testing.assert_close(
+                x[b * 6 + k], img[b, :, 8 * r : 8 * r + 8, 8 * c : 8 * c + 8]
+            )
 
 
-def test_prime_factors():
-    assert prime_factors(1) == []
-    assert prime_factors(8) == [2, 2, 2]
-    assert prime_factors(12) == [2, 2, 3]
-    assert prime_factors(7) == [7]
+def test_patch_features_do_not_depend_on_where_the_patch_is():
+    """The same pixels at two grid positions give the same V row (no position anywhere)."""
+    torch.manual_seed(0)
+    enc = PatchEncoder((16, 16), patch_size=8, d_model=16).eval()
+    img = torch.rand(1, 3, 16, 16)
+    img[0, :, 8:, 8:] = img[0, :, :8, :8]
+    v, _, _ = enc(img, torch.ones(1))
+    torch.testing.assert_close(v[0, 3], v[0, 0])
 
 
 def test_receptive_field_stays_inside_the_patch():

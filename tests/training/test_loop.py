@@ -98,8 +98,8 @@ def test_weight_decay_skips_biases_norms_and_embeddings():
     assert sum(len(s) for s in by_wd.values()) == len(list(model.parameters()))
     emb = model.text_enc.bert.embeddings.word_embeddings.weight
     assert id(emb) in by_wd[0.0]
-    assert id(model.f_E[0].weight) in by_wd[0.0]  # LayerNorm gain
-    assert id(model.f_E[1][0].weight) in by_wd[0.05]  # a Linear weight
+    assert id(model.feat_norms[0].weight) in by_wd[0.0]  # LayerNorm gain
+    assert id(model.f_E[0].weight) in by_wd[0.05]  # a Linear weight
 
 
 def test_to_device_converts_numpy():

@@ -22,7 +22,9 @@ lives on that grid so that a bag of patches cannot see relative positions:
   pixel jitter inside the block), item-model colour faded by wear (below);
 * parts: two rectangles of 4..6 px (size per part kind), each inside one cell, uniform
   pixel jitter inside the cell. Part slot A sits canonically beside the body (2 or 3
-  cells right/left), slot B above/below it; the canonical offset is per item model;
+  cells right/left), slot B above/below it; the canonical offset is per part KIND
+  (``PART_OFFSETS``, e.g. a case always 3 cells right of the body block), so whether a
+  part is in place can be read from the scene graph alone (label + relative position);
 * lighting: additive low-frequency shading 0.04 cos(2 pi f (x cos th + y sin th) / 48 +
   phi), f ~ U(0.25, 0.6) cycles per image, th, phi ~ U(0, 2 pi) (stationary: the same
   distribution at every pixel), then pixel noise N(0, 0.02) per channel, clip to [0, 1].
@@ -97,6 +99,7 @@ __all__ = [
     "ITEM_MODELS",
     "LOCATIONS",
     "PART_KINDS",
+    "PART_OFFSETS",
     "SynthParams",
     "generate_valuation",
     "market_value",
@@ -109,7 +112,8 @@ DATASET_NAME = "synthetic-valuation"
 @dataclass(frozen=True)
 class ItemModel:
     """Catalog entry. ``offset_a`` / ``offset_b``: canonical cell of part slot A / B relative
-    to the body block's top-left cell, (dx, dy) in cells (A beside, B above/below)."""
+    to the body block's top-left cell, (dx, dy) in cells (A beside, B above/below); they are
+    ``PART_OFFSETS`` of the two part kinds."""
 
     name: str
     category: str
@@ -133,27 +137,45 @@ PARTS = {
 }
 PART_KINDS = tuple(PARTS)  # scene label of a part = 1 + index here
 
+# Canonical cell of each part kind relative to the body block's top-left cell, (dx, dy) in
+# cells: slot-A kinds sit beside the body, slot-B kinds above/below it. The offset belongs
+# to the part KIND (the scene label), not to the item model, so "is this part where it
+# belongs?" is a function of what the scene graph itself holds (region label + relative
+# position); with per-item-model offsets the scene graph alone could not tell an attached
+# part from a detached one without first recognising the item model from the text.
+PART_OFFSETS = {
+    "case": (3, 0),
+    "strap": (-2, 1),
+    "controller": (3, 1),
+    "charger": (0, 3),
+    "lens cap": (1, -2),
+    "cable": (1, 3),
+    "stand": (0, -2),
+}
+
 _PHONE, _CAMERA = ("case", "charger"), ("strap", "lens cap")
 _HEADPHONES, _CONSOLE = ("case", "cable"), ("controller", "stand")
+
+
+def _item(name: str, category: str, msrp: float, colour, parts: tuple[str, str]) -> ItemModel:
+    return ItemModel(
+        name, category, msrp, colour, parts, PART_OFFSETS[parts[0]], PART_OFFSETS[parts[1]]
+    )
+
+
 ITEM_MODELS = (
-    ItemModel("Pixel 7a", "phone", 499.0, (0.25, 0.45, 0.80), _PHONE, (3, 0), (0, 3)),
-    ItemModel("Galaxy S23", "phone", 799.0, (0.55, 0.30, 0.65), _PHONE, (-2, 0), (1, 3)),
-    ItemModel("iPhone 14 Pro", "phone", 999.0, (0.70, 0.55, 0.20), _PHONE, (3, 1), (0, -2)),
-    ItemModel("Canon EOS R50", "camera", 679.0, (0.75, 0.25, 0.20), _CAMERA, (3, 0), (1, 3)),
-    ItemModel("Fujifilm X-T30", "camera", 899.0, (0.30, 0.60, 0.35), _CAMERA, (-2, 1), (0, 3)),
-    ItemModel("Sony A7 III", "camera", 1199.0, (0.20, 0.55, 0.60), _CAMERA, (3, 1), (1, -2)),
-    ItemModel(
-        "JBL Tune 760NC", "headphones", 149.0, (0.85, 0.45, 0.10), _HEADPHONES, (-2, 0), (0, -2)
-    ),
-    ItemModel("Bose QC45", "headphones", 329.0, (0.35, 0.35, 0.70), _HEADPHONES, (3, 0), (1, -2)),
-    ItemModel(
-        "Sony WH-1000XM5", "headphones", 399.0, (0.60, 0.60, 0.25), _HEADPHONES, (-2, 1), (1, 3)
-    ),
-    ItemModel(
-        "Nintendo Switch OLED", "console", 349.0, (0.80, 0.20, 0.35), _CONSOLE, (3, 1), (0, 3)
-    ),
-    ItemModel("Xbox Series S", "console", 299.0, (0.35, 0.65, 0.20), _CONSOLE, (-2, 0), (1, 3)),
-    ItemModel("PlayStation 5", "console", 499.0, (0.45, 0.25, 0.75), _CONSOLE, (3, 0), (0, -2)),
+    _item("Pixel 7a", "phone", 499.0, (0.25, 0.45, 0.80), _PHONE),
+    _item("Galaxy S23", "phone", 799.0, (0.55, 0.30, 0.65), _PHONE),
+    _item("iPhone 14 Pro", "phone", 999.0, (0.70, 0.55, 0.20), _PHONE),
+    _item("Canon EOS R50", "camera", 679.0, (0.75, 0.25, 0.20), _CAMERA),
+    _item("Fujifilm X-T30", "camera", 899.0, (0.30, 0.60, 0.35), _CAMERA),
+    _item("Sony A7 III", "camera", 1199.0, (0.20, 0.55, 0.60), _CAMERA),
+    _item("JBL Tune 760NC", "headphones", 149.0, (0.85, 0.45, 0.10), _HEADPHONES),
+    _item("Bose QC45", "headphones", 329.0, (0.35, 0.35, 0.70), _HEADPHONES),
+    _item("Sony WH-1000XM5", "headphones", 399.0, (0.60, 0.60, 0.25), _HEADPHONES),
+    _item("Nintendo Switch OLED", "console", 349.0, (0.80, 0.20, 0.35), _CONSOLE),
+    _item("Xbox Series S", "console", 299.0, (0.35, 0.65, 0.20), _CONSOLE),
+    _item("PlayStation 5", "console", 499.0, (0.45, 0.25, 0.75), _CONSOLE),
 )
 
 LOCATIONS = (  # name, (lat, lon) degrees

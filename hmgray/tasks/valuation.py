@@ -65,13 +65,28 @@ def build_model(cfg: HMGNetConfig | dict[str, Any], market: dict | None) -> HMGN
 
 
 def loss(out: dict[str, Tensor | None], batch: dict[str, Tensor], price_scale: float) -> Tensor:
-    """Training loss: MSE of price / price_scale (dimensionless), i.e. MSE(currency^2) / s^2.
+    """Training loss: mean squared error in depreciation units, ((pred - price) / MSRP)^2.
+
+    The model is *trained* on the error relative to the listing's MSRP (the scale of the
+    depreciation delta, price = MSRP (1 - delta)) and *evaluated* in currency units
+    (``compute_metrics``). Why: MSRPs span 149..1199, so a currency-unit MSE weights the
+    most expensive items ~64x more than the cheapest ones, and most listings' images and
+    texts barely contribute gradient; in depreciation units every listing counts equally,
+    which is what the planted per-listing evidence (wear, defect, detachment) is about.
+    Rows whose MSRP is missing or <= 0 (or batches without ``msrp``) fall back to
+    ``price_scale`` as the denominator, i.e. the old MSE of price / price_scale.
 
     Computed in float32 so bf16 autocast does not square rounding errors.
     """
-    pred = out["price"].float() / price_scale
-    target = batch["price"].float() / price_scale
-    return torch.mean((pred - target) ** 2)
+    pred = out["price"].float()
+    target = batch["price"].float()
+    msrp = batch.get("msrp")
+    if msrp is None:
+        denom = torch.full_like(target, float(price_scale))
+    else:
+        msrp = msrp.float().to(target.device)
+        denom = torch.where(msrp > 0, msrp, torch.full_like(msrp, float(price_scale)))
+    return torch.mean(((pred - target) / denom) ** 2)
 
 
 def compute_metrics(pred: np.ndarray, target: np.ndarray, subtle: np.ndarray) -> dict[str, float]:

@@ -5,7 +5,8 @@ The Ray Train worker (``hmgray.training.worker``) calls these on the batches of
 in-memory tensors. Nothing here imports Ray, so the same code is measured in both.
 
 Loss and metrics come from the task (``hmgray.tasks.valuation``): the loss is the MSE of
-price / price_scale (dimensionless), the metrics are in currency units, lower is better.
+(pred - price) / MSRP (depreciation units, dimensionless; every listing weighs the same
+whatever its MSRP), the metrics are in currency units, lower is better.
 """
 
 from __future__ import annotations

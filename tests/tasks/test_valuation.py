@@ -21,10 +21,27 @@ def test_arms_are_cumulative():
     assert arm_switches("full")["micro"] is True
 
 
-def test_loss_is_scaled_mse():
+def test_loss_is_relative_to_msrp():
     out = {"price": torch.tensor([100.0, 200.0])}
-    batch = {"price": torch.tensor([110.0, 180.0])}
-    # ((100 - 110) / 10)^2 = 1, ((200 - 180) / 10)^2 = 4 -> mean 2.5
+    batch = {"price": torch.tensor([110.0, 180.0]), "msrp": torch.tensor([200.0, 1000.0])}
+    # ((100 - 110) / 200)^2 = 0.0025, ((200 - 180) / 1000)^2 = 0.0004 -> mean 0.00145
+    assert loss(out, batch, price_scale=10.0).item() == pytest.approx(0.00145)
+    # the same relative error weighs the same whatever the MSRP
+    cheap = loss({"price": torch.tensor([90.0])}, {"price": torch.tensor([100.0]),
+                                                   "msrp": torch.tensor([150.0])}, 1000.0)
+    dear = loss({"price": torch.tensor([720.0])}, {"price": torch.tensor([800.0]),
+                                                   "msrp": torch.tensor([1200.0])}, 1000.0)
+    assert cheap.item() == pytest.approx(dear.item())
+
+
+def test_loss_falls_back_to_price_scale():
+    out = {"price": torch.tensor([100.0, 200.0])}
+    # no msrp: ((100 - 110) / 10)^2 = 1, ((200 - 180) / 10)^2 = 4 -> mean 2.5
+    assert loss(out, {"price": torch.tensor([110.0, 180.0])}, price_scale=10.0).item() == (
+        pytest.approx(2.5)
+    )
+    # msrp <= 0 rows use price_scale too
+    batch = {"price": torch.tensor([110.0, 180.0]), "msrp": torch.tensor([0.0, -1.0])}
     assert loss(out, batch, price_scale=10.0).item() == pytest.approx(2.5)
 
 

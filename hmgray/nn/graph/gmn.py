@@ -29,6 +29,11 @@ features = W_p pool(V, box) + label embedding + W_g geom(box), where pool is the
 the patch features whose centres fall inside the box (the nearest patch if none does);
 edges = all ordered pairs of distinct valid regions, attribute = relative position of the
 source j seen from the target i: (cx_j - cx_i, cy_j - cy_i, log(w_j / w_i), log(h_j / h_i)).
+The edge encoder sees that relative position (centre offsets in patch-cell units) together
+with both endpoints' detector labels, e_ji = f_e([rel_ji, emb(label_j), emb(label_i)]), so
+"a part of kind k sits at offset (dx, dy) from the body" is one edge feature rather than a
+conjunction the propagation layers must build (a probe training the scene graph alone to
+count detached parts: val corr 0.65 -> 0.94 in 400 steps of 32 listings).
 
 Graph 2, the text tree (:func:`build_text_tree`): nodes = valid tokens, features = W_t T_i;
 edges = (token, head) in both directions, attribute = an embedding of the direction
@@ -65,6 +70,8 @@ __all__ = [
 # Smallest box side, as a fraction of the image: log(w_j / w_i) needs w > 0, and a box
 # thinner than 1/1000 of the image is a degenerate detector output, not a real region.
 _MIN_BOX_SIDE = 1e-3
+# width of the per-endpoint label embedding fed to the scene-graph edge encoder
+_EDGE_LABEL_DIM = 16
 
 
 def _mlp(d_in: int, d_out: int, d_hidden: int | None = None) -> nn.Sequential:
@@ -302,7 +309,15 @@ class StructuralMatching(nn.Module):
         self.label_emb = nn.Embedding(num_region_labels, d_model)
         self.w_geom = nn.Linear(8, d_model)
         self.w_text = nn.Linear(d_model, d_model)
-        self.scene_edge = _mlp(4, d_model)
+        # edge encoder f_e([grid * dpos, log size ratios, label_j, label_i]): whether a part
+        # is in place is a property of (its kind, its position relative to the body), a
+        # conjunction of both endpoints' labels with the relative position; with the
+        # labels only in the node states, the GMN message (additive in h_i, h_j, e before
+        # one GELU) has to build that conjunction itself and learns it slowly (measured:
+        # meso did not pick up detachment). Centre offsets are in patch-cell units (x grid)
+        # so the canonical cell offsets are ~1 apart, not ~0.17.
+        self.edge_label_emb = nn.Embedding(num_region_labels, _EDGE_LABEL_DIM)
+        self.scene_edge = _mlp(4 + 2 * _EDGE_LABEL_DIM, d_model, 2 * d_model)
         self.text_edge = nn.Embedding(2, d_model)
         self.gmn = GraphMatchingNetwork(d_model, edge_dim=d_model, layers=layers)
 
@@ -336,7 +351,15 @@ class StructuralMatching(nn.Module):
         x1 = self.w_patch(pooled) + self.label_emb(labels) + self.w_geom(geom)  # (B, R, D)
         x1 = x1[region_mask]  # (N1, D)
         x2 = self.w_text(t[word_mask])  # (N2, D)
-        e1 = self.scene_edge(g1["edge_attr"])
+        rel = g1["edge_attr"]  # (E1, 4) relative position of source j seen from target i
+        cell = rel.new_tensor([self.grid[1], self.grid[0], 1.0, 1.0])
+        lab = labels[g1["node"][:, 0], g1["node"][:, 1]]  # (N1,) label of each node
+        src, dst = g1["edge_index"]
+        e1 = self.scene_edge(
+            torch.cat(
+                [rel * cell, self.edge_label_emb(lab[src]), self.edge_label_emb(lab[dst])], -1
+            )
+        )
         e2 = self.text_edge(g2["edge_type"])
         return self.gmn(
             x1,

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,18 @@ SCHEMA = pa.schema(
 )
 
 # Keys of a trial config that are bookkeeping, not part of the resolved config.
-_PRIVATE_KEYS = ("_driver_t0",)
+_PRIVATE_KEYS = ("_driver_t0", "_train_rows")
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """HEAD of the checkout hmgray runs from, ``+dirty`` if it has local changes."""
+    """HEAD of the checkout hmgray runs from, ``+dirty`` if it has local changes.
+
+    ``HMGRAY_GIT_COMMIT``, when set, wins: a job shipped to a cluster as a Ray
+    ``working_dir`` has no ``.git`` (cluster/runtime_env.yaml excludes it), so the
+    submitter passes its commit along (see cluster/README.md).
+    """
+    if os.environ.get("HMGRAY_GIT_COMMIT"):
+        return os.environ["HMGRAY_GIT_COMMIT"]
     cwd = repo or Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(

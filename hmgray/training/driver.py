@@ -63,6 +63,7 @@ def run_trial(
     """
     flat = dict(config.get("run", config))
     flat["_driver_t0"] = time.time()
+    flat["_train_rows"] = datasets["train"].count()  # sizes the LR schedule
     trial_id = tune.get_context().get_trial_id()
     wanted = ("train", "val", "test") if flat.get("eval_test") else ("train", "val")
     trainer = TorchTrainer(

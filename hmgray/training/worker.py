@@ -16,6 +16,7 @@ Tune stops the trial).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -73,6 +74,16 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
     model = build_model(model_config(config), market)
     model = ray.train.torch.prepare_model(model)
     optimizer = loop.make_optimizer(model, settings.lr, settings.weight_decay)
+    # One-cycle schedule (15% warm-up, cosine decay to the end of `epochs`): measured on
+    # the valuation task to beat a constant rate at the same budget. An ASHA-stopped
+    # trial simply stops on its way down the schedule.
+    world = ray.train.get_context().get_world_size()
+    rows = int(config.get("_train_rows", 0)) or settings.batch_size
+    steps_per_epoch = math.ceil(rows / (settings.batch_size * world)) + 1  # +1: uneven shards
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.lr, total_steps=settings.epochs * steps_per_epoch,
+        pct_start=0.15,
+    )
     price_scale = float(config.get("price_scale", HMGNetConfig.price_scale))
 
     train_shard = ray.train.get_dataset_shard("train")
@@ -98,6 +109,7 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
             device=device,
             autocast_dtype=torch.bfloat16 if use_bf16 else None,
             grad_clip=settings.grad_clip,
+            scheduler=scheduler,
         )
         if startup_s is None:
             startup_s = (first_batch_at[0] if first_batch_at else time.time()) - driver_t0

@@ -1,0 +1,126 @@
+"""The whole experiment, end to end, on a local Ray: `--smoke-test` as a user runs it.
+
+One subprocess run (~2-3 minutes on 2 busy cores): it must exit 0, leave a results table
+with search and confirmation rows for every arm, write the report (LaTeX + Markdown),
+print the Markdown table, and the LaTeX table must compile in a minimal paper. Without
+pdflatex that last check is skipped on a workstation but fails on CI (CI set), where
+``.ci/run`` installs texlive.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hmgray.results import read_results
+from tests.ray.procs import run_in_new_session
+
+REPO = Path(__file__).resolve().parents[2]
+ARMS = ("global", "micro", "meso", "full")
+TIMEOUT_S = 540
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("runs")
+    t0 = time.time()
+    run, log = run_in_new_session(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "granularity_ablation.py"),
+            "--smoke-test",
+            "--storage",
+            str(storage),
+            "--name",
+            "smoke",
+        ],
+        TIMEOUT_S,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if run is None:
+        pytest.fail(f"the smoke run did not finish in {TIMEOUT_S}s:\n{log[-3000:]}")
+    print(f"smoke run: {time.time() - t0:.0f}s")
+    return run, storage / "smoke"
+
+
+@pytest.mark.ray
+def test_exits_0_and_prints_the_table(smoke):
+    run, _ = smoke
+    assert run.returncode == 0, run.stdout[-6000:]
+    # the Markdown ladder: a header row naming the metrics, one row per arm
+    lines = run.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("|") and "MSE" in line)
+    table = []
+    for line in lines[header:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    assert table[1].replace("|", "").replace(":", "").strip("- ") == ""  # the |---| rule
+    for arm in ARMS:
+        assert any(arm in row for row in table[2:]), arm
+    assert "total wall time" in run.stdout
+
+
+@pytest.mark.ray
+def test_results_hold_search_and_confirm_rows_for_every_arm(smoke):
+    run, experiment = smoke
+    assert run.returncode == 0, run.stdout[-3000:]
+    table, meta = read_results(str(experiment / "results.parquet"))
+    rows = table.to_pylist()
+    for stage in ("search", "confirm"):
+        assert sorted(r["arm"] for r in rows if r["stage"] == stage) == sorted(ARMS), stage
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    confirm = [r for r in rows if r["stage"] == "confirm"]
+    assert all(r["test_mse"] > 0 and r["val_mse"] > 0 for r in confirm)
+    assert all(r["seed"] == 0 for r in confirm)  # --smoke-test: seeds "1" = one seed, 0
+    assert meta["arm_order"] == list(ARMS) and meta["reference_arm"] == "full"
+    assert meta["command"].startswith("python experiments/granularity_ablation.py --smoke-test")
+    assert set(meta["search_space"]) == set(ARMS)
+
+
+@pytest.mark.ray
+def test_report_files_exist_and_the_latex_compiles(smoke, tmp_path):
+    run, experiment = smoke
+    assert run.returncode == 0, run.stdout[-3000:]
+    report = experiment / "report"
+    tex, md = report / "ladder.tex", report / "ladder.md"
+    assert tex.is_file() and md.is_file()
+    assert md.read_text().strip() in run.stdout  # the printed table is the written one
+
+    if shutil.which("pdflatex") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("pdflatex is not installed (CI must have texlive; see .ci/run)")
+        pytest.skip("pdflatex is not installed")
+    shutil.copy(tex, tmp_path / "ladder.tex")
+    # the table says which packages it needs (booktabs at least)
+    required = next(
+        line.split(":", 1)[1].strip()
+        for line in tex.read_text().splitlines()
+        if line.startswith("% Requires in the preamble:")
+    )
+    assert r"\usepackage{booktabs}" in required
+    (tmp_path / "paper.tex").write_text(
+        "\n".join(
+            [
+                r"\documentclass{article}",
+                required,
+                r"\begin{document}",
+                r"\input{ladder.tex}",
+                r"\end{document}",
+            ]
+        )
+    )
+    latex = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert latex.returncode == 0, latex.stdout[-3000:]
+    assert (tmp_path / "paper.pdf").stat().st_size > 1000

@@ -1,0 +1,177 @@
+"""The results table (contracts §5): one row per run, appended atomically, with metadata."""
+
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from hmgray import results, storage
+from hmgray.errors import StorageError
+from hmgray.results import read_results, run_row, write_results
+
+CONTRACTS = Path(__file__).resolve().parent.parent / "docs" / "contracts.md"
+ARROW_TYPES = {
+    "string": pa.string(),
+    "string, nullable": pa.string(),
+    "int64": pa.int64(),
+    "bool": pa.bool_(),
+    "float64": pa.float64(),
+    "timestamp[us, UTC]": pa.timestamp("us", tz="UTC"),
+}
+PROVENANCE = {"git_commit": "0" * 40, "data_manifest_hash": "f" * 64}
+META = {
+    "experiment": "exp",
+    "reference_arm": "full",
+    "arm_order": ["global", "full"],
+    "metrics": {"test_mse": {"label": "MSE", "direction": "min"}},
+    "command": "python experiments/granularity_ablation.py --smoke-test",
+    "seeds": [0, 1],
+    "search_space": {"full": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}},
+    "search_metric": "val_mse",
+    "search_mode": "min",
+}
+
+
+def contract_columns() -> dict[str, pa.DataType]:
+    """Column -> arrow type, parsed from the §5 table of docs/contracts.md."""
+    text = CONTRACTS.read_text()
+    section = text.split("## 5.", 1)[1].split("\n## ", 1)[0]
+    cols = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`"):
+            continue
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            cols[name] = ARROW_TYPES[cells[1]]
+    return cols
+
+
+def _row(iters=3, max_epochs=3, error=None, config=None, stage="search", trial="t1"):
+    config = config or {"arm": "full", "seed": 2, "lr": 1e-3, "_driver_t0": 123.0}
+    metrics = {"training_iteration": iters, "val_mse": 4.0, "wall_s": 9.5, "startup_s": 2.0}
+    return run_row(
+        experiment="exp",
+        dataset="synthetic-valuation",
+        stage=stage,
+        trial_id=trial,
+        config=config,
+        metrics=metrics if error is None else {},
+        max_epochs=max_epochs,
+        error=error,
+        provenance=PROVENANCE,
+    )
+
+
+def test_contract_section_parses():
+    cols = contract_columns()
+    assert cols["stopped_early"] == pa.bool_() and cols["created_at"].tz == "UTC"
+    assert {"val_mse_subtle", "test_mape", "ray_version", "status", "error"} <= set(cols)
+
+
+def test_schema_is_exactly_the_contract():
+    assert dict(zip(results.SCHEMA.names, results.SCHEMA.types, strict=True)) == contract_columns()
+
+
+def test_completed_run():
+    row = _row(iters=3, max_epochs=3)
+    assert row["status"] == "ok" and row["error"] is None
+    assert row["stopped_early"] is False
+    assert row["training_iteration"] == 3 and row["seed"] == 2 and row["arm"] == "full"
+    assert row["val_mse"] == 4.0 and row["wall_time_s"] == 9.5 and row["startup_s"] == 2.0
+    assert math.isnan(row["test_mse"]) and math.isnan(row["val_mae"])  # not reported -> NaN
+    assert row["git_commit"] == PROVENANCE["git_commit"]
+
+
+def test_run_stopped_by_asha():
+    row = _row(iters=1, max_epochs=3)
+    assert row["stopped_early"] is True and row["status"] == "ok"
+
+
+def test_failed_run_is_an_error_not_an_early_stop():
+    row = _row(iters=0, max_epochs=3, error="RuntimeError: boom")
+    assert row["status"] == "error" and row["error"] == "RuntimeError: boom"
+    assert row["stopped_early"] is False
+    assert row["training_iteration"] == 0 and math.isnan(row["val_mse"])
+
+
+def test_config_json_and_hash():
+    a = _row(config={"seed": 2, "lr": 1e-3, "arm": "full", "_driver_t0": 1.0})
+    b = _row(config={"arm": "full", "lr": 1e-3, "seed": 2, "_driver_t0": 99.0})
+    c = _row(config={"arm": "full", "lr": 2e-3, "seed": 2})
+    # key order and the driver's start time are not part of the resolved config
+    assert a["config_json"] == b["config_json"] == '{"arm": "full", "lr": 0.001, "seed": 2}'
+    assert a["config_hash"] == b["config_hash"] != c["config_hash"]
+    expected = hashlib.sha256(a["config_json"].encode()).hexdigest()[:12]
+    assert a["config_hash"] == expected and re.fullmatch(r"[0-9a-f]{12}", expected)
+
+
+def test_write_then_append_keeps_rows_and_metadata(tmp_path):
+    uri = str(tmp_path / "exp" / "results.parquet")
+    first = [_row(trial="s1"), _row(trial="s2", iters=1)]
+    t1 = write_results(uri, first, META)
+    assert t1.num_rows == 2
+    meta2 = {**META, "seeds": [0, 1, 2]}
+    confirm = [_row(stage="confirm", trial="c1", error="ValueError: x")]
+    write_results(uri, confirm, meta2)
+    table, meta = read_results(uri)
+    assert table.column("trial_id").to_pylist() == ["s1", "s2", "c1"]
+    assert table.column("stage").to_pylist() == ["search", "search", "confirm"]
+    assert table.column("stopped_early").to_pylist() == [False, True, False]
+    assert table.column("status").to_pylist() == ["ok", "ok", "error"]
+    assert meta == meta2  # the latest metadata, whole
+    assert os.listdir(tmp_path / "exp") == ["results.parquet"]  # no temporary files left
+
+
+def test_table_read_back_matches_contract(tmp_path):
+    uri = str(tmp_path / "results.parquet")
+    write_results(uri, [_row(), _row(stage="confirm", trial="c")], META)
+    table = storage.read_parquet(uri)
+    contract = contract_columns()
+    got = dict(zip(table.schema.names, table.schema.types, strict=True))
+    assert got == contract
+    meta = json.loads(table.schema.metadata[b"hmgray"])
+    for key in ("experiment", "reference_arm", "arm_order", "metrics", "command", "seeds"):
+        assert key in meta
+    for key in ("search_space", "search_metric", "search_mode"):
+        assert meta[key] == META[key]
+    created = table.column("created_at").to_pylist()
+    assert all(t.tzinfo is not None and t.utcoffset().total_seconds() == 0 for t in created)
+    # the analysis package reads what hmgray writes
+    from analysis.load import load_results
+
+    loaded = load_results(uri)
+    assert loaded.reference_arm == "full" and loaded.search_metric == "val_mse"
+
+
+def test_failed_write_keeps_the_old_table(tmp_path, monkeypatch):
+    """A crash between writing the temporary file and the rename leaves the old table whole."""
+    uri = str(tmp_path / "results.parquet")
+    write_results(uri, [_row(trial="old")], META)
+    before = (tmp_path / "results.parquet").read_bytes()
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage.os, "replace", crash)
+    with pytest.raises(StorageError, match="results.parquet"):
+        write_results(uri, [_row(trial="new")], META)
+    monkeypatch.undo()
+    assert (tmp_path / "results.parquet").read_bytes() == before
+    assert os.listdir(tmp_path) == ["results.parquet"]
+    table, _ = read_results(uri)
+    assert table.column("trial_id").to_pylist() == ["old"]
+
+
+def test_git_commit(tmp_path, monkeypatch):
+    monkeypatch.delenv("HMGRAY_GIT_COMMIT", raising=False)
+    here = results.git_commit()
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", here), here
+    assert results.git_commit(tmp_path) == "unknown"  # not a checkout
+    # a job shipped without .git (Ray's working_dir) gets the commit from the submitter
+    monkeypatch.setenv("HMGRAY_GIT_COMMIT", "abc123+dirty")
+    assert results.git_commit(tmp_path) == "abc123+dirty"

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hmgray.results import SCHEMA as RESULTS_SCHEMA
 from tests.data.test_storage import moto_s3  # noqa: F401  (S3 server fixture, re-used here)
 
 ARMS = ("full", "no_market", "no_scene", "no_text", "flat")
@@ -41,35 +42,8 @@ SEARCH_SPACE = {
 }
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
-SCHEMA = pa.schema(
-    [
-        ("experiment", pa.string()),
-        ("dataset", pa.string()),
-        ("arm", pa.string()),
-        ("stage", pa.string()),
-        ("trial_id", pa.string()),
-        ("seed", pa.int64()),
-        ("config_json", pa.string()),
-        ("config_hash", pa.string()),
-        ("training_iteration", pa.int64()),
-        ("stopped_early", pa.bool_()),
-        ("val_mse", pa.float64()),
-        ("val_mae", pa.float64()),
-        ("val_mape", pa.float64()),
-        ("val_mse_subtle", pa.float64()),
-        ("test_mse", pa.float64()),
-        ("test_mae", pa.float64()),
-        ("test_mape", pa.float64()),
-        ("test_mse_subtle", pa.float64()),
-        ("wall_time_s", pa.float64()),
-        ("startup_s", pa.float64()),
-        ("git_commit", pa.string()),
-        ("data_manifest_hash", pa.string()),
-        ("hmgray_version", pa.string()),
-        ("ray_version", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
+# The writer's own schema (contracts §5): fixtures stay in step with real results tables.
+SCHEMA = RESULTS_SCHEMA
 
 
 def _pattern(*ints: int) -> float:

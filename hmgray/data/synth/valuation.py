@@ -37,9 +37,9 @@ Planted depreciation ``delta`` (price = MSRP * (1 - delta), rounded to cents):
   ``delta_wear = 0.06 + 0.25 w``.
 * Micro (Level 1): with prob 0.6 a defect (scratch: straight line; crack: diagonal line;
   dent: square blob) at a uniform place on the body, >= 2 px from its edges. Half are
-  subtle (1 px wide, 4-5 px long, dent 2 x 2; contrast 0.07-0.10), the rest obvious (2 px
+  subtle (1 px wide, 4-5 px long, dent 2 x 2; contrast 0.12-0.18), the rest obvious (2 px
   wide, 6-9 px long, dent 4 x 4; contrast 0.30-0.45). Defects darken bodies whose luminance
-  is >= 0.5 and lighten the others. ``delta_defect ~ U(0.08, 0.16)`` with a defect, else 0,
+  is >= 0.5 and lighten the others. ``delta_defect ~ U(0.15, 0.25)`` with a defect, else 0,
   independent of subtlety. The description mentions the defect with prob 0.35 ("tiny
   scratch near the top left corner"); independently, with prob 0.3, it holds a distractor
   that is not a defect ("no scratches on the screen", "scratch-resistant glass").
@@ -56,7 +56,7 @@ Planted depreciation ``delta`` (price = MSRP * (1 - delta), rounded to cents):
   ~0.52 for detachment from it, vs 0.49 without shading). Scene regions: body (label 0)
   then part A, part B (label 1 + part kind index), always present. With prob 0.3 per part
   the description states the relation ("strap attached to the body" / "lens cap detached
-  from the body"). ``delta_struct = 0.10 * (number of detached parts)``.
+  from the body"). ``delta_struct = 0.15 * (number of detached parts)``.
 * Market (full): m(l, t) = 0.55 a_l + 0.30 tau_t + 0.15 a_l tau_t in [-1, 1], with the
   location effect a_l = tanh((lon_l - mean lon) / std lon) (an east-west gradient over the
   8 locations) and the time trend tau_t = 2 t / (T - 1) - 1. ``delta_market = 0.08 m``.
@@ -236,14 +236,14 @@ class SynthParams:
     # Level 1: localized defects
     p_defect: float = 0.6
     p_subtle: float = 0.5  # fraction of defects that are subtle
-    defect_delta: tuple[float, float] = (0.08, 0.16)  # U(low, high) when there is a defect
-    subtle_contrast: tuple[float, float] = (0.07, 0.10)
+    defect_delta: tuple[float, float] = (0.15, 0.25)  # U(low, high) when there is a defect
+    subtle_contrast: tuple[float, float] = (0.12, 0.18)
     obvious_contrast: tuple[float, float] = (0.30, 0.45)
     p_defect_text: float = 0.35  # the description mentions the defect
     p_distractor: float = 0.3  # a defect-like phrase that is not a defect
     # Level 2: part relations
     p_detached: float = 0.2  # per part
-    struct_delta: float = 0.10  # per detached part
+    struct_delta: float = 0.15  # per detached part
     p_relation_text: float = 0.3  # per part: the description states attached/detached
     # full: market
     gamma_market: float = 0.08  # delta_market = gamma * m(location, period)

@@ -72,6 +72,9 @@ __all__ = [
 _MIN_BOX_SIDE = 1e-3
 # width of the per-endpoint label embedding fed to the scene-graph edge encoder
 _EDGE_LABEL_DIM = 16
+# width (sd, in patch cells) of the soft position bins of the scene-graph edges: offsets
+# between object centres are whole or half cells +- the layout jitter (< 0.5 cell)
+_RBF_WIDTH = 0.5
 
 
 def _mlp(d_in: int, d_out: int, d_hidden: int | None = None) -> nn.Sequential:
@@ -309,15 +312,30 @@ class StructuralMatching(nn.Module):
         self.label_emb = nn.Embedding(num_region_labels, d_model)
         self.w_geom = nn.Linear(8, d_model)
         self.w_text = nn.Linear(d_model, d_model)
-        # edge encoder f_e([grid * dpos, log size ratios, label_j, label_i]): whether a part
-        # is in place is a property of (its kind, its position relative to the body), a
-        # conjunction of both endpoints' labels with the relative position; with the
-        # labels only in the node states, the GMN message (additive in h_i, h_j, e before
-        # one GELU) has to build that conjunction itself and learns it slowly (measured:
-        # meso did not pick up detachment). Centre offsets are in patch-cell units (x grid)
-        # so the canonical cell offsets are ~1 apart, not ~0.17.
+        # edge encoder: whether a part is in place is a property of (its kind, its position
+        # relative to the body), a conjunction of an endpoint's label with the relative
+        # position. With the labels and the continuous offset only concatenated, the MLPs
+        # have to build that conjunction (a bump around each kind's canonical offset) and
+        # learn it slowly: meso trained end to end on price did not pick up detachment
+        # within the default budget. The offset is therefore also encoded as soft bins on
+        # the patch-cell lattice, rbf_o(d) = exp(-|d - o|^2 / (2 s^2)), o in {-G..G}^2 in
+        # cell units, read out through a weight table per endpoint label:
+        #   e_pos = sum_o rbf_o(d) (W_src[label_j] + W_dst[label_i])_o        (E, D)
+        # so "part of kind k at offset o from the body" is one weight W_src[k, o]: linear
+        # in the features, not a conjunction to discover.
+        #   e_ji = f_e([e_pos, grid * dpos, log size ratios, emb(label_j), emb(label_i)])
+        gmax = max(grid) - 1
+        axis = torch.arange(-gmax, gmax + 1, dtype=torch.float32)
+        oy, ox = torch.meshgrid(axis, axis, indexing="ij")
+        self.register_buffer(
+            "rbf_centres", torch.stack([ox.reshape(-1), oy.reshape(-1)], -1), persistent=False
+        )  # (O, 2) cell offsets (dx, dy)
+        self.rbf_width = _RBF_WIDTH
+        n_off = self.rbf_centres.shape[0]
+        self.pos_src = nn.Parameter(torch.randn(num_region_labels, n_off, d_model) * 0.02)
+        self.pos_dst = nn.Parameter(torch.randn(num_region_labels, n_off, d_model) * 0.02)
         self.edge_label_emb = nn.Embedding(num_region_labels, _EDGE_LABEL_DIM)
-        self.scene_edge = _mlp(4 + 2 * _EDGE_LABEL_DIM, d_model, 2 * d_model)
+        self.scene_edge = _mlp(d_model + 4 + 2 * _EDGE_LABEL_DIM, d_model, 2 * d_model)
         self.text_edge = nn.Embedding(2, d_model)
         self.gmn = GraphMatchingNetwork(d_model, edge_dim=d_model, layers=layers)
 
@@ -355,9 +373,21 @@ class StructuralMatching(nn.Module):
         cell = rel.new_tensor([self.grid[1], self.grid[0], 1.0, 1.0])
         lab = labels[g1["node"][:, 0], g1["node"][:, 1]]  # (N1,) label of each node
         src, dst = g1["edge_index"]
+        d_cells = rel[:, :2] * cell[:2]  # (E1, 2) centre offset in cell units
+        rbf = torch.exp(
+            -((d_cells[:, None, :] - self.rbf_centres[None]) ** 2).sum(-1)
+            / (2 * self.rbf_width**2)
+        )  # (E1, O)
+        e_pos = torch.einsum("eo,eod->ed", rbf, self.pos_src[lab[src]] + self.pos_dst[lab[dst]])
         e1 = self.scene_edge(
             torch.cat(
-                [rel * cell, self.edge_label_emb(lab[src]), self.edge_label_emb(lab[dst])], -1
+                [
+                    e_pos,
+                    rel * cell,
+                    self.edge_label_emb(lab[src]),
+                    self.edge_label_emb(lab[dst]),
+                ],
+                -1,
             )
         )
         e2 = self.text_edge(g2["edge_type"])

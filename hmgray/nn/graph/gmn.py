@@ -375,8 +375,7 @@ class StructuralMatching(nn.Module):
         src, dst = g1["edge_index"]
         d_cells = rel[:, :2] * cell[:2]  # (E1, 2) centre offset in cell units
         rbf = torch.exp(
-            -((d_cells[:, None, :] - self.rbf_centres[None]) ** 2).sum(-1)
-            / (2 * self.rbf_width**2)
+            -((d_cells[:, None, :] - self.rbf_centres[None]) ** 2).sum(-1) / (2 * self.rbf_width**2)
         )  # (E1, O)
         e_pos = torch.einsum("eo,eod->ed", rbf, self.pos_src[lab[src]] + self.pos_dst[lab[dst]])
         e1 = self.scene_edge(

@@ -230,3 +230,16 @@ def test_bf16_autocast_keeps_sensitive_parts_float32(arm, batch):
     assert out["attention"].dtype == torch.float32
     value.backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("arm", ["meso", "full"])
+def test_batch_with_no_word_and_no_region_anywhere(arm):
+    """A batch whose only listing has no description and no scene region (e.g. a converted
+    listing without image, or the last batch of an epoch) must not crash the graph stages."""
+    market = fake_market()
+    full = fake_batch(4, max_words=32, market=market)
+    one = {k: (v[2:3] if hasattr(v, "shape") else v) for k, v in full.items()}  # listing 2: empty
+    assert int((one["tokens"] > 0).sum()) == 0 and int(one["scene_mask"].sum()) == 0
+    model = HMGNet(HMGNetConfig(arm=arm, vocab_size=1000), market)
+    out = model(one)
+    assert torch.isfinite(out["price"]).all()

@@ -238,6 +238,10 @@ def cross_graph_attention(
 
     Returns mu1 (N1, D), mu2 (N2, D) in the input node order.
     """
+    if h1.shape[0] == 0 or h2.shape[0] == 0:
+        # one side has no node in the whole batch (no region / no word anywhere): nothing
+        # to match against, mu = 0 for every node (and no empty reductions below)
+        return torch.zeros_like(h1), torch.zeros_like(h2)
     d1, m1, p1 = _to_dense(h1, batch1, num_graphs)  # (B, N1, D)
     d2, m2, p2 = _to_dense(h2, batch2, num_graphs)  # (B, N2, D)
     s = torch.einsum("bid,bjd->bij", d1, d2) / math.sqrt(h1.shape[-1])  # (B, N1, N2)

@@ -7,7 +7,11 @@
 * ``datasets.{tex,md,csv,json}`` when there are several datasets,
 * ``sweep-<param>.{tex,md,csv,json,png,pdf}`` when the results have a sweep (metadata
   ``sweep: {"param": ..., "stage": ...}``, or ``sweep`` rows varying one config key),
-* ``search-history.{png,pdf}`` and ``importance.{png,pdf}`` when there are search rows.
+* ``search-history.{png,pdf}`` and ``importance.{png,pdf}`` when there are search rows,
+* ``<name>.{tex,md,csv,json,png,pdf}`` per entry of metadata ``comparisons`` (arms side by
+  side per value of a condition, ``analysis.compare``),
+* ``curves.{png,pdf,csv}`` when the metadata declares ``curves`` (validation curves,
+  mean and band over seeds, ``analysis.curves``).
 
 All outputs are computed in memory first and written only when everything succeeded,
 each file atomically, so a failure leaves the previous report intact. Outputs hold no
@@ -17,11 +21,11 @@ timestamps or temporary paths: the printed command regenerates them byte for byt
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis import csv_table, latex, markdown, plots, provenance, store
+from analysis import compare, csv_table, curves, latex, markdown, plots, provenance, store
 from analysis import format as fmt
 from analysis.cells import Table, datasets_of
 from analysis.errors import AnalysisError
@@ -33,13 +37,17 @@ from analysis.tables import confirm_rows, datasets_table, ladder_table
 
 @dataclass(frozen=True)
 class Report:
-    """What ``build_report`` wrote: the folder, the files, and the ladder as Markdown."""
+    """What ``build_report`` wrote: the folder, the files, and the ladder as Markdown.
+
+    ``markdown`` holds every table's Markdown by table name (ladder, comparisons, ...).
+    """
 
     out_dir: str
     files: tuple[str, ...]
     ladder_markdown: str
     command: str
     notes: tuple[str, ...]
+    markdown: dict[str, str] = field(default_factory=dict)
 
 
 def _sweep_param(results: Results) -> tuple[str, str] | None:
@@ -126,6 +134,7 @@ def build_report(
     )
     outputs: dict[str, bytes] = {}
     notes: list[str] = []
+    tables_md: dict[str, str] = {}
     datasets = datasets_of(confirm_rows(results))
     ladder_md = ""
     for dataset in datasets:
@@ -139,7 +148,8 @@ def build_report(
         )
         for ext, data in plots.save(plots.arms_figure, table).items():
             outputs[f"{figure}.{ext}"] = data
-        ladder_md += ("\n" if ladder_md else "") + markdown.render(table)
+        tables_md[table.name] = markdown.render(table)
+        ladder_md += ("\n" if ladder_md else "") + tables_md[table.name]
         notes += [f"{table.name}: {n}" for n in table.notes]
     if len(datasets) > 1:
         table = datasets_table(results, ci=ci, test=test, alpha=alpha)
@@ -161,6 +171,34 @@ def build_report(
             for ext, data in plots.save(plots.sweep_figure, table, log_x).items():
                 outputs[f"{table.name}.{ext}"] = data
             notes += [f"{table.name}: {n}" for n in table.notes]
+    for spec in compare.comparisons(results):
+        table = compare.compare_table(
+            results,
+            spec["param"],
+            name=spec["name"],
+            stages=spec.get("stages"),
+            values=spec.get("values"),
+            labels=spec.get("labels"),
+            metrics=spec.get("metrics"),
+            row_header=spec.get("row_header"),
+            title=spec.get("title"),
+            ci=ci,
+            test=test,
+            alpha=alpha,
+        )
+        figure = [f"{table.name}.png", f"{table.name}.pdf"]
+        outputs.update(render_table(table, results, command, siunitx, figure))
+        for ext, data in plots.save(compare.compare_figure, table).items():
+            outputs[f"{table.name}.{ext}"] = data
+        tables_md[table.name] = markdown.render(table)
+        notes += [f"{table.name}: {n}" for n in table.notes]
+    curve_spec = curves.spec_from_meta(results)
+    if curve_spec is not None:
+        bands = curves.curve_bands(curves.curve_points(results, curve_spec), curve_spec["band"])
+        name = curve_spec["name"]
+        for ext, data in plots.save(curves.curves_figure, results, curve_spec, bands).items():
+            outputs[f"{name}.{ext}"] = data
+        outputs[f"{name}.csv"] = curves.curves_csv(bands)
     search = results.stage("search")
     if len(search) == 0:
         notes.append("no search rows: search history and importance plots skipped")
@@ -185,4 +223,4 @@ def build_report(
         uri = store.join(out, name)
         store.write_bytes(uri, data)
         files.append(uri)
-    return Report(out, tuple(files), ladder_md, command, tuple(notes))
+    return Report(out, tuple(files), ladder_md, command, tuple(notes), tables_md)

@@ -4,6 +4,11 @@ Layout and metadata follow ``docs/contracts.md`` §5. The table lives at
 ``<storage>/<experiment>/results.parquet`` and is rewritten atomically after every stage
 (read, append, write to a temporary name, rename; one PUT on object stores), so an
 interrupted experiment keeps every finished stage and a reader never sees half a file.
+
+Beyond the fixed ``SCHEMA``, an experiment may record extra metric columns (float64,
+e.g. ``test_tail_mape``) by naming them (``extra_metrics``). Appending to a table written
+before a column existed fills it with nulls, so older tables stay loadable and
+appendable.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import math
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +54,18 @@ SCHEMA = pa.schema(
         ("hmgray_version", pa.string()),
         ("ray_version", pa.string()),
         ("created_at", pa.timestamp("us", tz="UTC")),
+        # the run's validation curve (hmgray.training.worker: step, epoch, val_loss, val_mse
+        # lists), JSON; null when the run reported none (tables older than the column)
+        ("curve_json", pa.string()),
     ]
 )
+
+
+def results_schema(extra_metrics: Sequence[str] = ()) -> pa.Schema:
+    """``SCHEMA`` plus one float64 column per extra metric name (in the given order)."""
+    extra = [m for m in dict.fromkeys(extra_metrics) if m not in SCHEMA.names]
+    return pa.schema(list(SCHEMA) + [pa.field(m, pa.float64()) for m in extra])
+
 
 # Keys of a trial config that are bookkeeping, not part of the resolved config.
 _PRIVATE_KEYS = ("_driver_t0", "_train_rows")
@@ -109,14 +125,21 @@ def run_row(
     max_epochs: int,
     error: str | None,
     provenance: dict[str, str],
+    extra_metrics: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One results row from a finished Tune trial's config and last reported metrics."""
+    """One results row from a finished Tune trial's config and last reported metrics.
+
+    The row's ``arm`` is the config's ``ablation_arm`` when set (an arm defined by config
+    overrides, e.g. ``direct`` = model arm ``full`` with ``head="direct"``), else its
+    ``arm``. ``extra_metrics`` are copied like the standard metric columns (NaN if absent).
+    """
     cj = config_json(config)
     iters = int(metrics.get("training_iteration") or 0)
+    curve = metrics.get("val_curve")
     row = {
         "experiment": experiment,
         "dataset": dataset,
-        "arm": str(config["arm"]),
+        "arm": str(config.get("ablation_arm") or config["arm"]),
         "stage": stage,
         "trial_id": trial_id,
         "seed": int(config.get("seed", 0)),
@@ -131,21 +154,45 @@ def run_row(
         "created_at": dt.datetime.now(dt.UTC),
         "hmgray_version": hmgray.__version__,
         "ray_version": ray.__version__,
+        "curve_json": curve if isinstance(curve, str) else None,
         **provenance,
     }
-    for col in METRIC_COLUMNS:
+    for col in (*METRIC_COLUMNS, *extra_metrics):
         row[col] = _num(metrics.get(col))
     return row
 
 
-def write_results(uri: str, rows: list[dict[str, Any]], metadata: dict[str, Any]) -> pa.Table:
-    """Append ``rows`` to the table at ``uri`` (created if absent), atomically."""
-    new = pa.Table.from_pylist(rows, schema=SCHEMA)
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: cast, or all-null where absent."""
+    cols = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def write_results(
+    uri: str,
+    rows: list[dict[str, Any]],
+    metadata: dict[str, Any],
+    extra_metrics: Sequence[str] = (),
+) -> pa.Table:
+    """Append ``rows`` to the table at ``uri`` (created if absent), atomically.
+
+    Columns: ``SCHEMA``, then ``extra_metrics``, then any further column the stored table
+    already has (kept, null for the new rows); a column the stored table lacks is null
+    for its old rows.
+    """
+    schema = results_schema(extra_metrics)
+    old = None
     if storage.exists(uri):
-        old = storage.read_parquet(uri).select(SCHEMA.names).cast(SCHEMA)
-        table = pa.concat_tables([old, new])
-    else:
-        table = new
+        old = storage.read_parquet(uri)
+        kept = [old.schema.field(n) for n in old.column_names if n not in schema.names]
+        schema = pa.schema(list(schema) + kept)
+    new = pa.Table.from_pylist(rows, schema=schema)
+    table = new if old is None else pa.concat_tables([_conform(old, schema), new])
     table = table.replace_schema_metadata({"hmgray": json.dumps(metadata)})
     storage.atomic_write_parquet(table, uri)
     return table

@@ -175,3 +175,40 @@ def test_git_commit(tmp_path, monkeypatch):
     # a job shipped without .git (Ray's working_dir) gets the commit from the submitter
     monkeypatch.setenv("HMGRAY_GIT_COMMIT", "abc123+dirty")
     assert results.git_commit(tmp_path) == "abc123+dirty"
+
+
+def test_ablation_arm_extra_metrics_and_curve():
+    row = run_row(
+        experiment="exp",
+        dataset="d",
+        stage="fewshot",
+        trial_id="t",
+        config={"arm": "full", "head": "direct", "ablation_arm": "direct", "seed": 0},
+        metrics={"training_iteration": 2, "test_tail_mape": 12.5, "val_curve": '{"step": [0]}'},
+        max_epochs=2,
+        error=None,
+        provenance=PROVENANCE,
+        extra_metrics=("test_tail_mape", "test_head_mape"),
+    )
+    assert row["arm"] == "direct"  # the ablation arm, not the model arm
+    assert row["test_tail_mape"] == 12.5 and math.isnan(row["test_head_mape"])
+    assert row["curve_json"] == '{"step": [0]}'
+    assert _row()["curve_json"] is None  # no curve reported
+
+
+def test_extra_metric_columns_and_appending_to_an_older_table(tmp_path):
+    """A table written before curve_json / extra columns existed stays appendable."""
+    uri = str(tmp_path / "results.parquet")
+    old_schema = pa.schema([f for f in results.SCHEMA if f.name != "curve_json"])
+    old = pa.Table.from_pylist([_row(trial="old")], schema=old_schema)
+    storage.atomic_write_parquet(old.replace_schema_metadata({"hmgray": json.dumps(META)}), uri)
+    new = _row(trial="new")
+    new.update(curve_json='{"step": [1]}', test_tail_mape=3.0)
+    table = write_results(uri, [new], META, extra_metrics=("test_tail_mape",))
+    assert table.schema.names == results.SCHEMA.names + ["test_tail_mape"]
+    assert table.column("curve_json").to_pylist() == [None, '{"step": [1]}']
+    assert table.column("test_tail_mape").to_pylist() == [None, 3.0]
+    # a later append that does not name the extra column keeps it (null for the new row)
+    table = write_results(uri, [_row(trial="later")], META)
+    assert table.column("test_tail_mape").to_pylist() == [None, 3.0, None]
+    assert results.results_schema(("test_mse", "x", "x")).names == results.SCHEMA.names + ["x"]

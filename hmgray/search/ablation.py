@@ -7,6 +7,13 @@ configuration is picked on *validation* only (last reported ``val_mse``).
 Stage 2 (confirm): each arm's best configuration is trained again, for the full number
 of epochs, on the same K seeds for every arm, and evaluated once on *test*.
 
+An arm is a model arm (``global`` ... ``full``) or, through ``AblationPlan.arm_overrides``,
+a label for config overrides of one: e.g. ``{"direct": {"arm": "full", "head": "direct"}}``.
+Such runs carry ``ablation_arm`` (the label, the results' ``arm``) in their config, and
+are searched over the space of their model arm. The confirmation stage can also re-run
+the best configurations on other training sets (:class:`Condition`, e.g. few-shot
+subsets), each labelled with its own results ``stage``, all in one Tune grid.
+
 Each trial is a Train V2 driver (:func:`hmgray.training.driver.run_trial`) that reserves
 0.01 CPU; its Train worker group holds the real resources, and
 :class:`~hmgray.search.reaper.PlacementGroupReaper` releases it when ASHA stops the trial.
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ray.data
@@ -26,7 +33,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hmgray import storage
 from hmgray.errors import HmgrayError
-from hmgray.results import run_row
+from hmgray.results import config_json, run_row
 from hmgray.search.reaper import PlacementGroupReaper
 from hmgray.search.spaces import hmgnet_space, to_tune
 from hmgray.training.driver import Resources, run_trial
@@ -57,6 +64,42 @@ class AblationPlan:
     fixed: dict[str, Any]  # config shared by every run (model sizes, batch size, ...)
     metric: str = "val_mse"
     mode: str = "min"
+    # arm label -> config overrides (must name the model "arm"); other arms are model arms
+    arm_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # further metrics reported by the runs to keep as results columns (e.g. test_tail_mape)
+    extra_metrics: tuple[str, ...] = ()
+
+    def arm_config(self, arm: str) -> dict[str, Any]:
+        """The config keys that make a run belong to ``arm``."""
+        if arm not in self.arm_overrides:
+            return {"arm": arm}
+        over = dict(self.arm_overrides[arm])
+        if "arm" not in over:
+            raise HmgrayError(f"arm_overrides[{arm!r}] must name the model 'arm' it overrides")
+        return {**over, "ablation_arm": arm}
+
+    def space(self, arm: str) -> dict[str, dict[str, Any]]:
+        """The declared search space of ``arm`` (that of its model arm)."""
+        return hmgnet_space(self.arm_config(arm)["arm"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """One training condition of the confirmation stage, the same for every arm.
+
+    ``stage`` labels its results rows; ``config`` holds the config keys it sets, e.g.
+    ``train_split`` (the entry of ``datasets`` to train on, see
+    :func:`hmgray.training.driver.run_trial`) and descriptive keys (the few-shot k);
+    ``seed_config`` per-seed keys on top (a training subset drawn per seed). The default
+    is the plain confirmation: full ``train`` split, stage ``confirm``, no extra keys.
+    """
+
+    stage: str = "confirm"
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    seed_config: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def run_config(self, seed: int) -> dict[str, Any]:
+        return {**self.config, **self.seed_config.get(seed, {})}
 
 
 class Progress(tune.Callback):
@@ -71,13 +114,15 @@ class Progress(tune.Callback):
         self.done += 1
         r = trial.last_result or {}
         cfg = trial.config.get("run", trial.config)
+        arm = cfg.get("ablation_arm") or cfg.get("arm")
+        where = f" [{cfg['train_set']}]" if cfg.get("train_set") else ""
         epochs = r.get("training_iteration", 0)
         val = r.get("val_mse", float("nan"))
         test = r.get("test_mse")
         stopped = " (stopped early by ASHA)" if status == "ok" and epochs < self.max_epochs else ""
         extra = f" test_mse={test:.1f}" if isinstance(test, float) else ""
         say(
-            f"[{self.label}] {self.done}/{self.total} {cfg.get('arm')} seed={cfg.get('seed')} "
+            f"[{self.label}] {self.done}/{self.total} {arm}{where} seed={cfg.get('seed')} "
             f"trial={trial.trial_id} {status}: val_mse={val:.1f}{extra} "
             f"epochs={epochs}/{self.max_epochs}{stopped}  "
             f"[{time.time() - self.t0:.0f}s into stage]"
@@ -127,7 +172,8 @@ def _trainable(plan: AblationPlan, datasets, market, root: str):
     return tune.with_resources(fn, {"CPU": TRIAL_DRIVER_CPU})
 
 
-def _rows(plan, stage, grid, provenance) -> list[dict[str, Any]]:
+def _rows(plan, stage: str | Callable[[dict], str], grid, provenance) -> list[dict[str, Any]]:
+    """Results rows of a finished grid; ``stage`` is a label or a function of the config."""
     rows = []
     for res in grid:
         cfg = res.config.get("run", res.config)
@@ -137,13 +183,14 @@ def _rows(plan, stage, grid, provenance) -> list[dict[str, Any]]:
             run_row(
                 experiment=plan.experiment,
                 dataset=plan.dataset,
-                stage=stage,
+                stage=stage(cfg) if callable(stage) else stage,
                 trial_id=str(metrics.get("trial_id") or res.path.rsplit("/", 1)[-1]),
                 config=cfg,
                 metrics=metrics,
                 max_epochs=plan.epochs,
                 error=err,
                 provenance=provenance,
+                extra_metrics=plan.extra_metrics,
             )
         )
     rows.sort(key=lambda r: r["trial_id"])
@@ -162,10 +209,11 @@ def run_search(
     echo: Callable[[str], None] = say,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Tune one arm; return its best configuration (by validation) and its result rows."""
-    space = to_tune(hmgnet_space(arm))
+    declared = plan.space(arm)
+    space = to_tune(declared)
     param_space = {
         **plan.fixed,
-        "arm": arm,
+        **plan.arm_config(arm),
         "epochs": plan.epochs,
         "seed": plan.search_seed,
         "eval_test": False,
@@ -210,9 +258,38 @@ def run_search(
     cfg = {k: v for k, v in best.config.items() if not k.startswith("_")}
     echo(
         f"   best {arm}: {plan.metric}={best.metrics[plan.metric]:.1f} "
-        + " ".join(f"{k}={cfg[k]}" for k in sorted(hmgnet_space(arm)))
+        + " ".join(f"{k}={cfg[k]}" for k in sorted(declared))
     )
     return cfg, rows
+
+
+def confirmation_runs(
+    plan: AblationPlan,
+    best: dict[str, dict[str, Any]],
+    conditions: Sequence[Condition] = (Condition(),),
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The configs of the confirmation grid (condition x arm x seed) and, keyed by each
+    config's ``config_json``, its results stage."""
+    runs, stages = [], {}
+    for cond in conditions:
+        for arm in plan.arms:
+            for seed in plan.seeds:
+                run = {
+                    **best[arm],
+                    "seed": seed,
+                    "epochs": plan.epochs,
+                    "eval_test": True,
+                    **cond.run_config(seed),
+                }
+                key = config_json(run)
+                if key in stages:
+                    raise HmgrayError(
+                        f"confirmation: two conditions give the same run ({arm}, seed {seed}); "
+                        "give each condition its own config keys"
+                    )
+                stages[key] = cond.stage
+                runs.append(run)
+    return runs, stages
 
 
 def run_confirmation(
@@ -223,16 +300,22 @@ def run_confirmation(
     root: str,
     provenance: dict[str, str],
     *,
+    conditions: Sequence[Condition] = (Condition(),),
     resume: bool = False,
     echo: Callable[[str], None] = say,
 ) -> list[dict[str, Any]]:
-    """Re-train each arm's best configuration on the shared seeds; evaluate on test."""
-    runs = [
-        {**best[arm], "seed": seed, "epochs": plan.epochs, "eval_test": True}
-        for arm in plan.arms
-        for seed in plan.seeds
-    ]
-    echo(f"== confirm: {len(plan.arms)} arms x seeds {list(plan.seeds)} = {len(runs)} runs on test")
+    """Re-train each arm's best configuration on the shared seeds; evaluate on test.
+
+    One Tune grid over condition x arm x seed (the default: the full training set only,
+    stage ``confirm``), so runs of every condition share the CPUs without a pause
+    between them. Each row's stage is its condition's.
+    """
+    runs, stages = confirmation_runs(plan, best, conditions)
+    sets = "" if len(conditions) == 1 else f"{len(conditions)} training sets x "
+    echo(
+        f"== confirm: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)} = {len(runs)} "
+        "runs on test"
+    )
     tune_config = tune.TuneConfig(max_concurrent_trials=plan.max_concurrent)
     callbacks = [PlacementGroupReaper(), Progress("confirm", len(runs), plan.epochs)]
     grid = _tuner(
@@ -244,4 +327,11 @@ def run_confirmation(
         callbacks,
         resume,
     ).fit()
-    return _rows(plan, "confirm", grid, provenance)
+
+    def stage_of(cfg: dict) -> str:
+        key = config_json(cfg)
+        if key not in stages:
+            raise HmgrayError(f"confirmation: a result's config is none of the planned runs: {key}")
+        return stages[key]
+
+    return _rows(plan, stage_of, grid, provenance)

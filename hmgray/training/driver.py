@@ -59,18 +59,24 @@ def run_trial(
     """Tune function trainable: train ``config`` on Ray Train and report every epoch.
 
     A confirmation trial's config is ``{"run": {...}}`` (a grid over arm x seed);
-    a search trial's is the flat config itself.
+    a search trial's is the flat config itself. ``train_split`` in the config (default
+    ``"train"``) names the entry of ``datasets`` the run trains on, e.g. a few-shot subset;
+    it is the workers' ``"train"`` dataset. Validation and test are always ``"val"`` and
+    ``"test"``.
     """
     flat = dict(config.get("run", config))
+    split = flat.get("train_split", "train")
+    if split not in datasets:
+        raise KeyError(f"train_split {split!r}: no such dataset (have {sorted(datasets)})")
     flat["_driver_t0"] = time.time()
-    flat["_train_rows"] = datasets["train"].count()  # sizes the LR schedule
+    flat["_train_rows"] = datasets[split].count()  # sizes the LR schedule
     trial_id = tune.get_context().get_trial_id()
-    wanted = ("train", "val", "test") if flat.get("eval_test") else ("train", "val")
+    wanted = ("val", "test") if flat.get("eval_test") else ("val",)
     trainer = TorchTrainer(
         functools.partial(_train_entry, market=market),
         train_loop_config=flat,
         scaling_config=resources.scaling_config(),
-        datasets={k: datasets[k] for k in wanted},
+        datasets={"train": datasets[split], **{k: datasets[k] for k in wanted}},
         # Only training data is sharded across workers; every worker evaluates the whole
         # validation/test set (no split coordinator actors for them: less start-up).
         dataset_config=DataConfig(datasets_to_split=["train"]),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -74,6 +74,7 @@ def train_epoch(
     autocast_dtype: torch.dtype | None = None,
     grad_clip: float | None = 1.0,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """One pass over ``batches``; returns ``loss`` (row-weighted mean of the dimensionless
     training loss), ``rows`` and ``seconds``.
@@ -84,6 +85,9 @@ def train_epoch(
     global gradient norm (None = no clipping): one batch of extreme prices early in
     training must not throw the small model far off. ``scheduler`` (optional) is stepped
     after every optimiser step, so its ``total_steps`` count batches, not epochs.
+    ``after_step`` (optional) is called after every optimiser step (the worker evaluates
+    on validation there for convergence curves); it may switch the model to eval mode,
+    train mode is restored after it.
     """
     device = torch.device(device)
     model.train()
@@ -107,6 +111,9 @@ def train_epoch(
             scheduler.step()
         total += float(lval.detach()) * n
         rows += n
+        if after_step is not None:
+            after_step()
+            model.train()
     return {
         "loss": total / rows if rows else float("nan"),
         "rows": rows,
@@ -121,23 +128,46 @@ def evaluate(
     *,
     device: torch.device | str,
     autocast_dtype: torch.dtype | None = None,
+    price_scale: float | None = None,
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, float]:
     """``compute_metrics`` over all rows of all batches (mse, mae, mape, mse_subtle; currency
-    units, lower is better), plus ``rows``. The model is left in eval mode."""
+    units, lower is better), plus ``rows``. The model is left in eval mode.
+
+    With ``price_scale`` also ``loss``: the training loss (``hmgray.tasks.valuation.loss``,
+    depreciation units) over all rows, the quantity a convergence curve follows. With
+    ``groups`` (name -> item_model_ids) also ``<name>_<metric>`` for every metric, over the
+    rows whose ``item_model_id`` is in the group (NaN metrics for a group without rows).
+    """
     device = torch.device(device)
     model.eval()
-    preds, targets, subtle = [], [], []
+    preds, targets, subtle, items = [], [], [], []
+    loss_sum = 0.0
     for raw in batches:
         batch = to_device(raw, device)
         with torch.autocast(
             device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
         ):
             out = model(batch)
+        n = int(batch["price"].shape[0])
+        if price_scale is not None and n:
+            loss_sum += float(loss(out, batch, price_scale)) * n
         preds.append(out["price"].float().cpu().numpy())
         targets.append(batch["price"].float().cpu().numpy())
         subtle.append(batch["subtle"].float().cpu().numpy())
+        if groups:
+            items.append(batch["item_model_id"].cpu().numpy())
     if not preds:
-        metrics = compute_metrics(np.zeros(0), np.zeros(0), np.zeros(0))
-        return {**metrics, "rows": 0}
-    pred, target, sub = (np.concatenate(x) for x in (preds, targets, subtle))
-    return {**compute_metrics(pred, target, sub), "rows": int(pred.size)}
+        pred = target = sub = np.zeros(0)
+        item = np.zeros(0, dtype=np.int64)
+    else:
+        pred, target, sub = (np.concatenate(x) for x in (preds, targets, subtle))
+        item = np.concatenate(items) if groups else np.zeros(0, dtype=np.int64)
+    out_metrics: dict[str, float] = {**compute_metrics(pred, target, sub), "rows": int(pred.size)}
+    if price_scale is not None:
+        out_metrics["loss"] = loss_sum / pred.size if pred.size else float("nan")
+    for name, ids in (groups or {}).items():
+        keep = np.isin(item, np.asarray(list(ids), dtype=np.int64))
+        for metric, value in compute_metrics(pred[keep], target[keep], sub[keep]).items():
+            out_metrics[f"{name}_{metric}"] = value
+    return out_metrics

@@ -6,6 +6,16 @@ streams ``get_dataset_shard(split).iter_torch_batches(...)``, trains for
 when ``eval_test`` is set, i.e. in the confirmation stage only), and reports one
 metrics dict per epoch: ASHA decides on ``training_iteration`` = epochs done.
 
+Every report also carries ``val_loss`` (the training loss on validation, depreciation
+units) and ``val_curve``: the run's convergence curve so far, JSON
+``{"step": [...], "epoch": [...], "val_loss": [...], "val_mse": [...]}`` with one point
+after every epoch (optimiser step counted from 0; ``epoch`` may be fractional) and, with
+``eval_every_steps = N > 0``, also one before the first step and one after every N-th
+step. The curve rides in the metrics of the epoch reports, so the reporting cadence
+(and ASHA's ``training_iteration``) is unchanged, and the last report holds it whole.
+With ``eval_groups`` (name -> item_model_ids), the test evaluation also reports
+``test_<name>_<metric>`` over the listings of those item models (e.g. the rare ones).
+
 Besides the metrics, each report carries two bookkeeping values:
 ``startup_s`` (from the trial driver's start to this worker's first training batch:
 the overhead of a nested Ray Train run) and ``worker_pg`` (the id of this worker's
@@ -16,6 +26,7 @@ Tune stops the trial).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from typing import Any
@@ -42,6 +53,8 @@ class TrainSettings:
     grad_clip: float = 1.0
     eval_test: bool = False
     torch_threads: int = 1  # one thread per worker: trials run side by side on few cores
+    eval_every_steps: int = 0  # > 0: a validation point every N optimiser steps (curves)
+    eval_groups: dict[str, list[int]] | None = None  # test metrics per item-model group
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainSettings:
@@ -81,7 +94,9 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
     rows = int(config.get("_train_rows", 0)) or settings.batch_size
     steps_per_epoch = math.ceil(rows / (settings.batch_size * world)) + 1  # +1: uneven shards
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.lr, total_steps=settings.epochs * steps_per_epoch,
+        optimizer,
+        max_lr=settings.lr,
+        total_steps=settings.epochs * steps_per_epoch,
         pct_start=0.15,
     )
     price_scale = float(config.get("price_scale", HMGNetConfig.price_scale))
@@ -92,6 +107,39 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
     pg_hex = _placement_group_hex()
     startup_s = None
     first_batch_at: list[float] = []
+
+    curve: dict[str, list[float]] = {"step": [], "epoch": [], "val_loss": [], "val_mse": []}
+    step = 0
+    steps_per_pass = 0  # optimiser steps of one epoch, known once the first epoch has run
+    last_val: dict[str, float] = {}
+
+    def validate() -> dict[str, float]:
+        """Evaluate on validation at the current step and put the point on the curve."""
+        val = loop.evaluate(
+            model,
+            val_shard.iter_torch_batches(batch_size=256),
+            device=device,
+            price_scale=price_scale,
+        )
+        curve["step"].append(step)
+        curve["epoch"].append(round(step / steps_per_pass, 4) if steps_per_pass else 0.0)
+        curve["val_loss"].append(val["loss"])
+        curve["val_mse"].append(val["mse"])
+        last_val.clear()
+        last_val.update(val, at_step=step)
+        return val
+
+    def after_step() -> None:
+        nonlocal step
+        step += 1
+        if settings.eval_every_steps > 0 and step % settings.eval_every_steps == 0:
+            validate()
+
+    pre_train_s = 0.0  # time spent before the first batch that is not start-up
+    if settings.eval_every_steps > 0:
+        t0 = time.time()
+        validate()  # step 0: the untrained model
+        pre_train_s = time.time() - t0
 
     for epoch in range(settings.epochs):
         batches = train_shard.iter_torch_batches(
@@ -110,15 +158,25 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
             autocast_dtype=torch.bfloat16 if use_bf16 else None,
             grad_clip=settings.grad_clip,
             scheduler=scheduler,
+            after_step=after_step,
         )
+        if epoch == 0:  # the epoch coordinate of the first epoch's points, now computable
+            steps_per_pass = max(step, 1)
+            curve["epoch"] = [round(s / steps_per_pass, 4) for s in curve["step"]]
         if startup_s is None:
-            startup_s = (first_batch_at[0] if first_batch_at else time.time()) - driver_t0
-        val = loop.evaluate(model, val_shard.iter_torch_batches(batch_size=256), device=device)
+            arrived = first_batch_at[0] if first_batch_at else time.time()
+            startup_s = arrived - driver_t0 - pre_train_s
+        # the epoch's validation: reuse the point an every-N-steps evaluation just made
+        val = dict(last_val) if last_val.get("at_step") == step else validate()
+        val.pop("at_step", None)
         metrics = {f"val_{k}": v for k, v in val.items() if k != "rows"}
         metrics["train_loss"] = stats["loss"]
         if test_shard is not None and epoch == settings.epochs - 1:
             test = loop.evaluate(
-                model, test_shard.iter_torch_batches(batch_size=256), device=device
+                model,
+                test_shard.iter_torch_batches(batch_size=256),
+                device=device,
+                groups=settings.eval_groups,
             )
             metrics.update({f"test_{k}": v for k, v in test.items() if k != "rows"})
         metrics.update(
@@ -126,6 +184,7 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
             startup_s=startup_s,
             wall_s=time.time() - driver_t0,
             worker_pg=pg_hex,
+            val_curve=json.dumps(curve, allow_nan=True),
         )
         ray.train.report(metrics)
 

@@ -106,3 +106,48 @@ def test_weight_decay_skips_biases_norms_and_embeddings():
 def test_to_device_converts_numpy():
     b = to_device(fake_batch(2, as_numpy=True), "cpu")
     assert all(isinstance(v, torch.Tensor) for v in b.values())
+
+
+def test_after_step_runs_after_every_step_and_train_mode_comes_back():
+    model = _model()
+    opt = make_optimizer(model, lr=1e-3, weight_decay=0.0)
+    seen = []
+
+    def hook():
+        seen.append(model.training)
+        evaluate(model, [fake_batch(2, seed=9)], device="cpu")  # leaves eval mode on
+
+    batches = [fake_batch(3, seed=s) for s in range(4)]
+    train_epoch(model, batches, opt, price_scale=SCALE, device="cpu", after_step=hook)
+    assert seen == [True] * 4  # each step trained in train mode, hook ran once per step
+    assert model.training
+
+
+def test_evaluate_loss_is_the_training_loss_over_all_rows():
+    model = _model("full")
+    batches = [fake_batch(4, seed=s) for s in (3, 4, 5)]
+    got = evaluate(model, batches, device="cpu", price_scale=SCALE)
+    with torch.no_grad():
+        rel = torch.cat([(model(b)["price"] - b["price"]) / b["msrp"] for b in batches])
+    assert got["loss"] == pytest.approx(float(rel.pow(2).mean()), rel=1e-5)
+    assert "loss" not in evaluate(model, batches, device="cpu")  # only when asked
+
+
+def test_evaluate_groups_are_metrics_over_their_item_models():
+    model = _model("full")
+    batches = [fake_batch(6, seed=s) for s in (3, 4)]
+    got = evaluate(model, batches, device="cpu", groups={"rare": [0, 1], "none": [99]})
+    with torch.no_grad():
+        pred = np.concatenate([model(b)["price"].numpy() for b in batches])
+    target = np.concatenate([b["price"].numpy() for b in batches])
+    subtle = np.concatenate([b["subtle"].numpy() for b in batches])
+    item = np.concatenate([b["item_model_id"].numpy() for b in batches])
+    keep = np.isin(item, [0, 1])
+    assert 0 < keep.sum() < keep.size  # the fixture has rows in and out of the group
+    want = compute_metrics(pred[keep], target[keep], subtle[keep])
+    for k, v in want.items():
+        if np.isnan(v):
+            assert np.isnan(got[f"rare_{k}"])
+        else:
+            assert got[f"rare_{k}"] == pytest.approx(v, rel=1e-6), k
+    assert np.isnan(got["none_mse"])  # a group without rows

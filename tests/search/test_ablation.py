@@ -1,0 +1,74 @@
+"""The ablation plan without Ray: arms defined by config overrides, confirmation grids."""
+
+import pytest
+
+from hmgray.errors import HmgrayError
+from hmgray.search.ablation import AblationPlan, Condition, confirmation_runs
+from hmgray.search.spaces import hmgnet_space
+from hmgray.training.driver import Resources
+
+
+def _plan(**over) -> AblationPlan:
+    kw = dict(
+        experiment="e",
+        dataset="d",
+        arms=("direct", "anchor"),
+        num_samples=2,
+        seeds=(0, 1),
+        epochs=3,
+        grace_period=1,
+        reduction_factor=2,
+        search_seed=0,
+        max_concurrent=1,
+        resources=Resources(),
+        fixed={"d_model": 16},
+        arm_overrides={
+            "direct": {"arm": "full", "head": "direct"},
+            "anchor": {"arm": "full", "head": "depreciation"},
+        },
+    )
+    return AblationPlan(**{**kw, **over})
+
+
+def test_model_arms_are_unchanged():
+    plan = _plan(arms=("global", "full"), arm_overrides={})
+    assert plan.arm_config("global") == {"arm": "global"}  # no extra key: old configs hash alike
+    assert plan.space("meso") == hmgnet_space("meso")
+
+
+def test_an_override_arm_is_labelled_and_searched_over_its_model_arm():
+    plan = _plan()
+    assert plan.arm_config("direct") == {"arm": "full", "head": "direct", "ablation_arm": "direct"}
+    assert plan.space("anchor") == hmgnet_space("full")
+    with pytest.raises(HmgrayError, match="must name the model 'arm'"):
+        _plan(arm_overrides={"x": {"head": "direct"}}).arm_config("x")
+
+
+def test_default_confirmation_is_arm_x_seed_on_the_full_split():
+    plan = _plan()
+    best = {a: {**plan.arm_config(a), "lr": 1e-3} for a in plan.arms}
+    runs, stages = confirmation_runs(plan, best)
+    assert [(r["ablation_arm"], r["seed"]) for r in runs] == [
+        ("direct", 0),
+        ("direct", 1),
+        ("anchor", 0),
+        ("anchor", 1),
+    ]
+    assert all(r["eval_test"] and r["epochs"] == 3 and "train_split" not in r for r in runs)
+    assert set(stages.values()) == {"confirm"}
+
+
+def test_conditions_add_their_keys_per_seed_and_label_the_stage():
+    plan = _plan()
+    best = {a: plan.arm_config(a) for a in plan.arms}
+    few = Condition(
+        "fewshot", {"fewshot_k": 5}, {s: {"train_split": f"train-k5-s{s}"} for s in (0, 1)}
+    )
+    runs, stages = confirmation_runs(plan, best, [Condition(), few])
+    assert len(runs) == 8 and sorted(stages.values()).count("fewshot") == 4
+    few_runs = [r for r in runs if r.get("fewshot_k") == 5]
+    assert {(r["ablation_arm"], r["train_split"]) for r in few_runs} == {
+        (a, f"train-k5-s{s}") for a in plan.arms for s in (0, 1)
+    }
+    with pytest.raises(HmgrayError, match="same run"):
+        confirmation_runs(plan, best, [Condition(), Condition("again")])

@@ -66,6 +66,7 @@ import shlex
 import sys
 import time
 
+from hmgray.cli import positive_int, seeds
 from hmgray.errors import HmgrayError
 
 ARMS = ("direct", "anchor")
@@ -97,38 +98,6 @@ DEFAULT = dict(
 SMOKE = dict(
     n_listings=300, epochs=2, num_samples=1, seeds="1", grace_period=1, k="3", longtail_k=3
 )
-
-
-def _positive_int(flag):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be a positive integer, got {text!r}"
-            ) from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be a positive integer, got {v}")
-        return v
-
-    return parse
-
-
-def _seeds(text: str) -> tuple[int, ...]:
-    """``"0,1,2"`` -> (0, 1, 2); a single ``"K"`` -> (0, ..., K-1)."""
-    try:
-        parts = [int(p) for p in text.split(",") if p.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seeds takes integers like 0,1,2 or a count; got {text!r}"
-        ) from None
-    if not parts or any(p < 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"--seeds takes non-negative integers; got {text!r}")
-    if "," not in text:
-        return tuple(range(parts[0])) if parts[0] > 0 else ()
-    if len(set(parts)) != len(parts):
-        raise argparse.ArgumentTypeError(f"--seeds has duplicates: {text!r}")
-    return tuple(parts)
 
 
 def _k_list(text: str) -> tuple[int, ...]:
@@ -176,15 +145,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--smoke-test", action="store_true", help="tiny end-to-end run (about two minutes)"
     )
     p.add_argument(
-        "--num-samples", type=_positive_int("--num-samples"), help="search trials per arm"
+        "--num-samples", type=positive_int("--num-samples"), help="search trials per arm"
     )
-    p.add_argument("--seeds", type=_seeds, help="confirmation seeds: 0,1,2 or a count K")
-    p.add_argument("--epochs", type=_positive_int("--epochs"), help="epochs per run (ASHA's max_t)")
-    p.add_argument("--n-listings", type=_positive_int("--n-listings"), help="synthetic listings")
+    p.add_argument("--seeds", type=seeds, help="confirmation seeds: 0,1,2 or a count K")
+    p.add_argument("--epochs", type=positive_int("--epochs"), help="epochs per run (ASHA's max_t)")
+    p.add_argument("--n-listings", type=positive_int("--n-listings"), help="synthetic listings")
     p.add_argument("--k", type=_k_list, help="few-shot sizes: listings per item model (5,20,80)")
     p.add_argument(
         "--longtail-k",
-        type=_positive_int("--longtail-k"),
+        type=positive_int("--longtail-k"),
         help="the long-tail set has as many listings as this few-shot set (one of --k)",
     )
     p.add_argument(
@@ -193,7 +162,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--subset-seed", type=int, default=0, help="seed of the subset draws")
     p.add_argument(
         "--evals-per-epoch",
-        type=_positive_int("--evals-per-epoch"),
+        type=positive_int("--evals-per-epoch"),
         default=2,
         help="validation-curve points per full-data epoch in the confirmation runs (2)",
     )
@@ -215,14 +184,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--max-concurrent",
-        type=_positive_int("--max-concurrent"),
+        type=positive_int("--max-concurrent"),
         help="runs at once (default: by free CPUs / GPUs)",
     )
     args = p.parse_args(argv)
     size = SMOKE if args.smoke_test else DEFAULT
     for key, value in size.items():
         if getattr(args, key, None) is None:
-            parse = {"seeds": _seeds, "k": _k_list}.get(key)
+            parse = {"seeds": seeds, "k": _k_list}.get(key)
             setattr(args, key, parse(value) if parse else value)
     if not args.seeds:
         p.error("--seeds: at least one confirmation seed is needed")

@@ -66,7 +66,7 @@ import shlex
 import sys
 import time
 
-from hmgray.cli import positive_int, seeds
+from hmgray.cli import add_run_flags, positive_int, seeds, stage_overhead_summary
 from hmgray.errors import HmgrayError
 
 ARMS = ("direct", "anchor")
@@ -125,18 +125,6 @@ def _zipf_s(text: str) -> float:
     return v
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--gpus-per-trial must be a number, got {text!r}"
-        ) from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"--gpus-per-trial must be >= 0, got {text!r}")
-    return v
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -166,27 +154,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=2,
         help="validation-curve points per full-data epoch in the confirmation runs (2)",
     )
-    p.add_argument(
-        "--storage", default="runs", help="where experiments live: a path or s3://bucket/prefix"
-    )
-    p.add_argument("--name", help="experiment name (default: anchor-<UTC time>)")
-    p.add_argument("--resume", action="store_true", help="resume the experiment --name")
-    p.add_argument(
-        "--data", help="existing shards (folder or manifest.json) instead of synthetic data"
-    )
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data")
-    p.add_argument("--search-seed", type=int, default=0, help="seed of Optuna's TPE sampler")
-    p.add_argument(
-        "--gpus-per-trial",
-        type=_non_negative_float,
-        default=0.0,
-        help="GPUs for each run's Train worker (fractions allowed); 0 = CPU",
-    )
-    p.add_argument(
-        "--max-concurrent",
-        type=positive_int("--max-concurrent"),
-        help="runs at once (default: by free CPUs / GPUs)",
-    )
+    add_run_flags(p, "anchor")
     args = p.parse_args(argv)
     size = SMOKE if args.smoke_test else DEFAULT
     for key, value in size.items():
@@ -448,7 +416,9 @@ def _run_on_ray(
             print()
             print(report.markdown[table_name])
     print()
-    _summary(table, time.time() - t_start)
+    stage_overhead_summary(
+        table.to_pylist(), ("search", "confirm", "fewshot", "longtail"), time.time() - t_start
+    )
     print(f"results: {results_uri}")
     for path in report.files:
         print(f"wrote {path}")
@@ -586,23 +556,6 @@ def _metadata(name: str, plan, args, command: str, subset_doc: dict) -> dict:
         },
         "subsets": subset_doc,
     }
-
-
-def _summary(table, elapsed: float) -> None:
-    """Per-stage overhead: how much of a run is Ray start-up rather than training."""
-    rows = table.to_pylist()
-    for stage in ("search", "confirm", "fewshot", "longtail"):
-        rs = [r for r in rows if r["stage"] == stage and r["status"] == "ok"]
-        if not rs:
-            continue
-        start = sum(r["startup_s"] for r in rs) / len(rs)
-        wall = sum(r["wall_time_s"] for r in rs) / len(rs)
-        stopped = sum(bool(r["stopped_early"]) for r in rs)
-        print(
-            f"{stage}: {len(rs)} runs ({stopped} stopped early by ASHA); mean start-up "
-            f"{start:.1f}s / mean run wall time {wall:.1f}s = {start / wall:.2f} of each run"
-        )
-    print(f"total wall time {elapsed / 60:.1f} min")
 
 
 if __name__ == "__main__":

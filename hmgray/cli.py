@@ -1,6 +1,6 @@
-"""Argument types shared by the ``experiments/`` scripts (argparse ``type=`` callables).
+"""What the Ray ``experiments/`` scripts share: argparse types, the run flags, the summary.
 
-Each raises ``argparse.ArgumentTypeError`` with a message naming the flag, so a bad value
+Each argparse type raises ``argparse.ArgumentTypeError`` with a message naming the flag, so a bad value
 ends the script with argparse's usage line, the message and exit status 2.
 """
 
@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["positive_int", "seeds"]
+__all__ = [
+    "add_run_flags",
+    "non_negative_float",
+    "positive_int",
+    "seeds",
+    "stage_overhead_summary",
+]
 
 
 def positive_int(flag: str) -> Callable[[str], int]:
@@ -44,3 +50,59 @@ def seeds(text: str) -> tuple[int, ...]:
     if len(set(parts)) != len(parts):
         raise argparse.ArgumentTypeError(f"--seeds has duplicates: {text!r}")
     return tuple(parts)
+
+
+def non_negative_float(flag: str) -> Callable[[str], float]:
+    """A parser for ``flag`` that accepts real numbers >= 0."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number, got {text!r}") from None
+        if not v >= 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def add_run_flags(p: argparse.ArgumentParser, name_prefix: str) -> None:
+    """The flags of every Ray experiment script: where it lives, its data, its resources."""
+    p.add_argument(
+        "--storage", default="runs", help="where experiments live: a path or s3://bucket/prefix"
+    )
+    p.add_argument("--name", help=f"experiment name (default: {name_prefix}-<UTC time>)")
+    p.add_argument("--resume", action="store_true", help="resume the experiment --name")
+    p.add_argument(
+        "--data", help="existing shards (folder or manifest.json) instead of synthetic data"
+    )
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data")
+    p.add_argument("--search-seed", type=int, default=0, help="seed of Optuna's TPE sampler")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=non_negative_float("--gpus-per-trial"),
+        default=0.0,
+        help="GPUs for each run's Train worker (fractions allowed); 0 = CPU",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=positive_int("--max-concurrent"),
+        help="runs at once (default: by free CPUs / GPUs)",
+    )
+
+
+def stage_overhead_summary(rows: list[dict], stages: tuple[str, ...], elapsed: float) -> None:
+    """Print per stage how much of a run is Ray start-up rather than training."""
+    for stage in stages:
+        rs = [r for r in rows if r["stage"] == stage and r["status"] == "ok"]
+        if not rs:
+            continue
+        start = sum(r["startup_s"] for r in rs) / len(rs)
+        wall = sum(r["wall_time_s"] for r in rs) / len(rs)
+        stopped = sum(bool(r["stopped_early"]) for r in rs)
+        print(
+            f"{stage}: {len(rs)} runs ({stopped} stopped early by ASHA); mean start-up "
+            f"{start:.1f}s / mean run wall time {wall:.1f}s = {start / wall:.2f} of each run"
+        )
+    print(f"total wall time {elapsed / 60:.1f} min")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -76,3 +77,28 @@ def run_in_new_session(
     finally:
         kill_session(proc.pid, grace_s=15)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, ""), out
+
+
+SMOKE_TIMEOUT_S = 540
+
+
+def run_smoke(script: str, storage: Path, timeout_s: int = SMOKE_TIMEOUT_S):
+    """Run ``experiments/<script> --smoke-test`` into ``storage/smoke`` in its own session.
+
+    Returns (CompletedProcess, experiment folder); fails the test if it did not finish.
+    """
+    import pytest
+
+    repo = Path(__file__).resolve().parents[2]
+    t0 = time.time()
+    cmd = [sys.executable, str(repo / "experiments" / script), "--smoke-test"]
+    run, log = run_in_new_session(
+        [*cmd, "--storage", str(storage), "--name", "smoke"],
+        timeout_s,
+        cwd=repo,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if run is None:
+        pytest.fail(f"the {script} smoke run did not finish in {timeout_s}s:\n{log[-3000:]}")
+    print(f"{script} smoke run: {time.time() - t0:.0f}s")
+    return run, storage / "smoke"

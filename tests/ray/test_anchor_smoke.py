@@ -8,43 +8,18 @@ the curves figure.
 """
 
 import json
-import os
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from hmgray.results import read_results
-from tests.ray.procs import run_in_new_session
+from tests.ray.procs import run_smoke
 
-REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 540
 ARMS = ("direct", "anchor")
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    storage = tmp_path_factory.mktemp("runs")
-    t0 = time.time()
-    run, log = run_in_new_session(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "anchor_effectiveness.py"),
-            "--smoke-test",
-            "--storage",
-            str(storage),
-            "--name",
-            "smoke",
-        ],
-        TIMEOUT_S,
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    if run is None:
-        pytest.fail(f"the smoke run did not finish in {TIMEOUT_S}s:\n{log[-3000:]}")
-    print(f"anchor smoke run: {time.time() - t0:.0f}s")
-    return run, storage / "smoke"
+    return run_smoke("anchor_effectiveness.py", tmp_path_factory.mktemp("runs"))
 
 
 @pytest.mark.ray

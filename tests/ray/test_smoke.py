@@ -10,42 +10,20 @@ pdflatex that last check is skipped on a workstation but fails on CI (CI set), w
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hmgray.results import read_results
-from tests.ray.procs import run_in_new_session
+from tests.ray.procs import run_smoke
 
 REPO = Path(__file__).resolve().parents[2]
 ARMS = ("global", "micro", "meso", "full")
-TIMEOUT_S = 540
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    storage = tmp_path_factory.mktemp("runs")
-    t0 = time.time()
-    run, log = run_in_new_session(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "granularity_ablation.py"),
-            "--smoke-test",
-            "--storage",
-            str(storage),
-            "--name",
-            "smoke",
-        ],
-        TIMEOUT_S,
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    if run is None:
-        pytest.fail(f"the smoke run did not finish in {TIMEOUT_S}s:\n{log[-3000:]}")
-    print(f"smoke run: {time.time() - t0:.0f}s")
-    return run, storage / "smoke"
+    return run_smoke("granularity_ablation.py", tmp_path_factory.mktemp("runs"))
 
 
 @pytest.mark.ray

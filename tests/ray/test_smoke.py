@@ -10,14 +10,12 @@ pdflatex that last check is skipped on a workstation but fails on CI (CI set), w
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from hmgray.results import read_results
 from tests.ray.procs import run_smoke
 
-REPO = Path(__file__).resolve().parents[2]
 ARMS = ("global", "micro", "meso", "full")
 
 

@@ -37,7 +37,13 @@ from hmgray.data.shards import load_manifest
 from hmgray.data.synth.valuation import SynthParams, write_synthetic_valuation
 from hmgray.models.hmgnet import HMGNetConfig
 from hmgray.tasks.valuation import ARMS, build_model
-from hmgray.training.loop import evaluate, make_optimizer, seed_everything, train_epoch
+from hmgray.training.loop import (
+    evaluate,
+    in_memory_batches,
+    make_optimizer,
+    seed_everything,
+    train_epoch,
+)
 
 METRICS = ("mse", "mae", "mape", "mse_subtle")
 
@@ -70,15 +76,6 @@ def load_splits(n: int, data_seed: int, params: SynthParams) -> tuple[dict, dict
         return splits, manifest.market
 
 
-def batches(data: dict, batch_size: int, gen: torch.Generator | None = None):
-    """Mini-batches of an in-memory split; shuffled when ``gen`` is given."""
-    n = len(data["price"])
-    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size]
-        yield {k: v[idx] for k, v in data.items()}
-
-
 def run_one(splits, market, cfg: HMGNetConfig, seed, epochs, batch_size, lr, wd, sched, verbose):
     seed_everything(seed)
     model = build_model(cfg, market)
@@ -96,22 +93,22 @@ def run_one(splits, market, cfg: HMGNetConfig, seed, epochs, batch_size, lr, wd,
     for ep in range(epochs):
         tr = train_epoch(
             model,
-            batches(splits["train"], batch_size, gen),
+            in_memory_batches(splits["train"], batch_size, gen),
             opt,
             price_scale=cfg.price_scale,
             device="cpu",
             scheduler=scheduler,
         )
         if verbose:
-            va = evaluate(model, batches(splits["val"], 256), device="cpu")
+            va = evaluate(model, in_memory_batches(splits["val"], 256), device="cpu")
             print(
                 f"    ep {ep}: train loss {tr['loss']:.5f}  val mse {va['mse']:.0f} "
                 f"subtle {va['mse_subtle']:.0f}",
                 flush=True,
             )
     train_s = time.perf_counter() - t0
-    val = evaluate(model, batches(splits["val"], 256), device="cpu")
-    test = evaluate(model, batches(splits["test"], 256), device="cpu")
+    val = evaluate(model, in_memory_batches(splits["val"], 256), device="cpu")
+    test = evaluate(model, in_memory_batches(splits["test"], 256), device="cpu")
     return val, test, train_s, time.perf_counter() - t0
 
 

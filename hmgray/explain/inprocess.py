@@ -14,7 +14,7 @@ ground-truth columns of synthetic data (defect boxes, planted deltas).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -29,9 +29,15 @@ from hmgray.data.text import tokenize
 from hmgray.errors import DataError
 from hmgray.models.hmgnet import HMGNet, HMGNetConfig
 from hmgray.tasks.valuation import build_model
-from hmgray.training.loop import evaluate, make_optimizer, seed_everything, train_epoch
+from hmgray.training.loop import (
+    evaluate,
+    in_memory_batches,
+    make_optimizer,
+    seed_everything,
+    train_epoch,
+)
 
-__all__ = ["Split", "TrainRecipe", "batches", "load_split", "train_model"]
+__all__ = ["Split", "TrainRecipe", "load_split", "train_model"]
 
 
 @dataclass
@@ -87,17 +93,6 @@ def load_split(manifest: Manifest, split: str, opts: DecodeOptions | None = None
     )
 
 
-def batches(
-    data: dict[str, Tensor], batch_size: int, gen: torch.Generator | None = None
-) -> Iterator[dict[str, Tensor]]:
-    """Mini-batches of an in-memory batch; shuffled when ``gen`` is given."""
-    n = len(data["price"])
-    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size]
-        yield {k: v[idx] for k, v in data.items()}
-
-
 @dataclass(frozen=True)
 class TrainRecipe:
     """Optimisation of the explained model. Defaults: the best settings measured for the
@@ -134,7 +129,7 @@ def train_model(
     for ep in range(recipe.epochs):
         tr = train_epoch(
             model,
-            batches(train, recipe.batch_size, gen),
+            in_memory_batches(train, recipe.batch_size, gen),
             opt,
             price_scale=cfg.price_scale,
             device="cpu",
@@ -142,7 +137,7 @@ def train_model(
         )
         row = {"epoch": ep + 1, "train_loss": tr["loss"], "val_mse": float("nan")}
         if val is not None:
-            row["val_mse"] = evaluate(model, batches(val, 256), device="cpu")["mse"]
+            row["val_mse"] = evaluate(model, in_memory_batches(val, 256), device="cpu")["mse"]
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if log:

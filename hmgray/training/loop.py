@@ -22,7 +22,14 @@ from torch import Tensor, nn
 
 from hmgray.tasks.valuation import compute_metrics, loss
 
-__all__ = ["evaluate", "make_optimizer", "seed_everything", "to_device", "train_epoch"]
+__all__ = [
+    "evaluate",
+    "in_memory_batches",
+    "make_optimizer",
+    "seed_everything",
+    "to_device",
+    "train_epoch",
+]
 
 Batch = dict[str, Tensor]
 
@@ -171,3 +178,13 @@ def evaluate(
         for metric, value in compute_metrics(pred[keep], target[keep], sub[keep]).items():
             out_metrics[f"{name}_{metric}"] = value
     return out_metrics
+
+
+def in_memory_batches(data: dict[str, Tensor], batch_size: int, gen: torch.Generator | None = None):
+    """Mini-batches of a decoded split held in memory as tensors (benchmarks, in-process
+    analyses); shuffled when ``gen`` is given, in order otherwise."""
+    n = len(data["price"])
+    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        yield {k: v[idx] for k, v in data.items()}

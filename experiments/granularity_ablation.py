@@ -15,14 +15,19 @@ and plots under ``<storage>/<name>/report/``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
 import shlex
 import sys
 import time
 
-from hmgray.cli import add_run_flags, positive_int, seeds, stage_overhead_summary
+from hmgray.cli import (
+    add_run_flags,
+    experiment_root,
+    positive_int,
+    prepare_data,
+    seeds,
+    stage_overhead_summary,
+)
 from hmgray.errors import HmgrayError
 
 ARMS = ("global", "micro", "meso", "full")
@@ -85,41 +90,17 @@ def _run(args, t_start: float) -> int:
     import ray
 
     from hmgray import storage
-    from hmgray.data.shards import load_manifest
-    from hmgray.data.synth.valuation import write_synthetic_valuation
     from hmgray.ray_runtime import init_ray
 
-    storage_root = args.storage if "://" in args.storage else os.path.abspath(args.storage)
-    name = args.name or "granularity-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    root = storage.join(storage_root, name)
+    name, root = experiment_root(args, "granularity")
     results_uri = storage.join(root, "results.parquet")
-    plan_uri = storage.join(root, "experiment.json")
-    if storage.exists(plan_uri) and not args.resume:
-        raise HmgrayError(
-            f"{root} already holds an experiment: pass --resume to go on with it, or another --name"
-        )
-    if args.resume and not storage.exists(plan_uri):
-        raise HmgrayError(f"--resume: no experiment at {root} (no experiment.json)")
     if args.resume and storage.exists(results_uri):
         storage.remove(results_uri)  # rebuilt from Tune's own records below
 
     print(f"hmgray granularity ablation '{name}'; storage {root}")
 
     # -- data, before Ray starts: a bad shard fails in seconds, with no cluster to wait for
-    if args.data:
-        manifest = load_manifest(args.data, verify=True)
-    else:
-        data_uri = storage.join(root, "data")
-        if args.resume and storage.exists(storage.join(data_uri, "manifest.json")):
-            manifest = load_manifest(data_uri, verify=True)
-        else:
-            print(f"generating {args.n_listings} synthetic listings (seed {args.data_seed}) ...")
-            manifest = write_synthetic_valuation(data_uri, args.n_listings, args.data_seed)
-    print(
-        f"data {manifest.dataset}: "
-        + ", ".join(f"{s} {manifest.rows(s)}" for s in manifest.splits)
-        + f"; manifest sha256 {manifest.hash[:12]}"
-    )
+    manifest, _ = prepare_data(args, root)
 
     resources = init_ray()
     try:

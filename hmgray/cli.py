@@ -7,10 +7,14 @@ ends the script with argparse's usage line, the message and exit status 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
 from collections.abc import Callable
 
 __all__ = [
     "add_run_flags",
+    "experiment_root",
+    "prepare_data",
     "non_negative_float",
     "positive_int",
     "seeds",
@@ -106,3 +110,52 @@ def stage_overhead_summary(rows: list[dict], stages: tuple[str, ...], elapsed: f
             f"{start:.1f}s / mean run wall time {wall:.1f}s = {start / wall:.2f} of each run"
         )
     print(f"total wall time {elapsed / 60:.1f} min")
+
+
+def experiment_root(args: argparse.Namespace, name_prefix: str) -> tuple[str, str]:
+    """(name, root URI) of the experiment the run flags point at.
+
+    Raises HmgrayError when ``root`` already holds an experiment and --resume is not set,
+    or --resume is set and there is none.
+    """
+    from hmgray import storage  # pyarrow: not at import, so --help stays instant
+    from hmgray.errors import HmgrayError
+
+    storage_root = args.storage if "://" in args.storage else os.path.abspath(args.storage)
+    name = args.name or f"{name_prefix}-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    root = storage.join(storage_root, name)
+    plan_uri = storage.join(root, "experiment.json")
+    if storage.exists(plan_uri) and not args.resume:
+        raise HmgrayError(
+            f"{root} already holds an experiment: pass --resume to go on with it, or another --name"
+        )
+    if args.resume and not storage.exists(plan_uri):
+        raise HmgrayError(f"--resume: no experiment at {root} (no experiment.json)")
+    return name, root
+
+
+def prepare_data(args: argparse.Namespace, root: str):
+    """The verified manifest of --data, or of the synthetic listings under ``root/data``
+    (generated now, or reused on --resume). Returns (manifest, URI generated now or None).
+    """
+    from hmgray import storage
+    from hmgray.data.shards import load_manifest
+    from hmgray.data.synth.valuation import write_synthetic_valuation
+
+    generated = None
+    if args.data:
+        manifest = load_manifest(args.data, verify=True)
+    else:
+        data_uri = storage.join(root, "data")
+        if args.resume and storage.exists(storage.join(data_uri, "manifest.json")):
+            manifest = load_manifest(data_uri, verify=True)
+        else:
+            print(f"generating {args.n_listings} synthetic listings (seed {args.data_seed}) ...")
+            manifest = write_synthetic_valuation(data_uri, args.n_listings, args.data_seed)
+            generated = data_uri
+    print(
+        f"data {manifest.dataset}: "
+        + ", ".join(f"{s} {manifest.rows(s)}" for s in manifest.splits)
+        + f"; manifest sha256 {manifest.hash[:12]}"
+    )
+    return manifest, generated

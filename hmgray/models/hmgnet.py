@@ -82,6 +82,7 @@ _INT_FIELDS = (
     "text_heads",
     "gnn_layers",
     "gmn_layers",
+    "dsca_heads",
 )
 _FLOAT_FIELDS = ("dropout", "gamma", "price_scale")
 _HEAD_CHOICES = ("auto", "direct", "depreciation")
@@ -105,6 +106,7 @@ class HMGNetConfig:
     max_regions: int = 4  # R the decoder pads to (the model itself accepts any R)
     num_region_labels: int = 16  # detector classes: 0 body, 1.. part kinds
     attention: str = "sparsemax"  # DSCA normalisation (registry name)
+    dsca_heads: int = 4  # DSCA attention heads (1 = the write-up's single map; see nn.dsca)
     text_layers: int = 1
     text_heads: int = 4
     gnn_layers: int = 2  # market HeteroConv layers
@@ -167,6 +169,8 @@ class HMGNetConfig:
             raise bad("image_size", f"must be (H, W) divisible by patch_size={self.patch_size}")
         if self.d_model % self.text_heads:
             raise bad("text_heads", f"must divide d_model={self.d_model}")
+        if self.d_model % self.dsca_heads:
+            raise bad("dsca_heads", f"must divide d_model={self.d_model}")
         for name in _FLOAT_FIELDS:
             if not isinstance(getattr(self, name), float):
                 raise bad(name, "must be a real number")
@@ -274,7 +278,7 @@ class HMGNet(nn.Module):
         self.text_enc = TextEncoder(
             cfg.vocab_size, cfg.max_words, d, cfg.text_layers, cfg.text_heads, cfg.dropout
         )
-        self.dsca = DSCA(d, cfg.attention) if st["micro"] else None
+        self.dsca = DSCA(d, cfg.attention, heads=cfg.dsca_heads) if st["micro"] else None
         self.structural = (
             StructuralMatching(d, cfg.gmn_layers, cfg.num_region_labels, self.patch_enc.grid)
             if st["meso"]

@@ -34,11 +34,24 @@ class DSCA(nn.Module):
         d_model: D, width of T and V.
         attention: registry name (``softmax`` | ``sparsemax`` | ``entmax15``).
         d_attn: d, width of the query/key projections (default D).
+        heads: H, attention heads (default 1 = the formula); must divide D and d.
     """
 
-    def __init__(self, d_model: int, attention: str = "sparsemax", d_attn: int | None = None):
+    def __init__(
+        self,
+        d_model: int,
+        attention: str = "sparsemax",
+        d_attn: int | None = None,
+        heads: int = 1,
+    ):
         super().__init__()
         self.d_attn = d_attn or d_model
+        if heads < 1 or d_model % heads or self.d_attn % heads:
+            raise ValueError(
+                f"DSCA: heads={heads} must be >= 1 and divide d_model={d_model} "
+                f"and d_attn={self.d_attn}"
+            )
+        self.heads = heads
         self.attn = get_attention(attention)  # fails fast on an unknown name
         self.w_q = nn.Linear(d_model, self.d_attn, bias=False)
         self.w_k = nn.Linear(d_model, self.d_attn, bias=False)
@@ -56,7 +69,8 @@ class DSCA(nn.Module):
             t: (B, L, D) word features.  v: (B, P, D) patch features.
             word_mask: (B, L) bool, True = valid word.  patch_mask: (B, P) bool.
         Returns:
-            F_micro (B, D), A (B, L, P) (float32; masked rows/columns exactly 0).
+            F_micro (B, D), A (B, L, P) (float32; masked rows/columns exactly 0; the
+            mean over heads when H > 1).
         """
         bsz, n_words, n_patches = t.shape[0], t.shape[1], v.shape[1]
         wm = (
@@ -69,12 +83,14 @@ class DSCA(nn.Module):
             if patch_mask is None
             else patch_mask
         )
-        q = self.w_q(t)  # (B, L, d)
-        k = self.w_k(v)  # (B, P, d)
-        scores = torch.einsum("bld,bpd->blp", q, k) / math.sqrt(self.d_attn)  # (B, L, P)
-        mask = wm[:, :, None] & pm[:, None, :]  # (B, L, P)
-        a = self.attn(scores, mask, dim=-1)  # (B, L, P) float32
-        vv = self.w_v(v)  # (B, P, D)
+        h = self.heads
+        q = self.w_q(t).view(bsz, n_words, h, -1)  # (B, L, H, d/H)
+        k = self.w_k(v).view(bsz, n_patches, h, -1)  # (B, P, H, d/H)
+        scale = math.sqrt(self.d_attn // h)
+        scores = torch.einsum("blhe,bphe->bhlp", q, k) / scale  # (B, H, L, P)
+        mask = (wm[:, :, None] & pm[:, None, :])[:, None]  # (B, 1, L, P), broadcast over heads
+        a = self.attn(scores, mask, dim=-1)  # (B, H, L, P) float32
+        vv = self.w_v(v).view(bsz, n_patches, h, -1)  # (B, P, H, D/H)
         # sum_i sum_j A_ij vv_j = sum_j (sum_i A_ij) vv_j : contract words first
-        f_micro = torch.einsum("bp,bpd->bd", a.sum(dim=1).to(vv.dtype), vv)  # (B, D)
-        return f_micro, a
+        f_micro = torch.einsum("bhp,bphe->bhe", a.sum(dim=2).to(vv.dtype), vv)  # (B, H, D/H)
+        return f_micro.reshape(bsz, -1), a.mean(dim=1)

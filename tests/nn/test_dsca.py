@@ -67,3 +67,38 @@ def test_default_is_sparsemax_and_gives_exact_zeros():
 def test_unknown_attention_fails_at_construction():
     with pytest.raises(ValueError, match="valid names"):
         DSCA(8, attention="relu")
+
+
+@pytest.mark.parametrize("name", sorted(NORMALISERS))
+def test_multi_head_dsca_is_the_formula_per_head(name):
+    """heads=H: head h uses columns h*d/H.. of W_Q, W_K and h*D/H.. of W_V; F_micro is the
+    concatenation of the heads' sum_i sum_j A^h_ij v_j W_V^h; the map is the heads' mean."""
+    torch.manual_seed(2)
+    t, v, wm, pm = inputs(seed=2)
+    h, d = 2, 8
+    dsca = DSCA(d, attention=name, heads=h)
+    f_micro, a = dsca(t, v, wm, pm)
+    wq, wk, wv = dsca.w_q.weight.T, dsca.w_k.weight.T, dsca.w_v.weight.T
+    e = d // h
+    for b in range(t.shape[0]):
+        words, patches = wm[b], pm[b]
+        expect_a = torch.zeros(t.shape[1], v.shape[1])
+        expect_f = torch.zeros(d)
+        if words.any() and patches.any():
+            tb, vb = t[b, words], v[b, patches]
+            rows, cols = words.nonzero()[:, 0][:, None], patches.nonzero()[:, 0]
+            for k in range(h):
+                cut = slice(k * e, (k + 1) * e)
+                s = (tb @ wq[:, cut]) @ (vb @ wk[:, cut]).T / math.sqrt(e)
+                a_sub = NORMALISERS[name](s)
+                expect_a[rows, cols] += a_sub / h
+                expect_f[cut] = torch.einsum("lp,pd->d", a_sub, vb @ wv[:, cut])
+        torch.testing.assert_close(a[b], expect_a, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(f_micro[b], expect_f, atol=1e-5, rtol=1e-5)
+
+
+def test_heads_must_divide_the_widths():
+    with pytest.raises(ValueError, match="heads=3"):
+        DSCA(8, heads=3)
+    with pytest.raises(ValueError, match="heads=0"):
+        DSCA(8, heads=0)

@@ -40,6 +40,34 @@ def test_receptive_field_stays_inside_the_patch():
     assert changed.tolist() == [False, False, False, False, True, False]
 
 
+@pytest.mark.parametrize(
+    "orientation, channel",
+    [("horizontal", 0), ("vertical", 1), ("diagonal", 2), ("anti-diagonal", 3)],
+)
+def test_line_channels_respond_to_their_orientation(orientation, channel):
+    """A 1 px line of contrast c excites its own channel with 2c at the line; the other
+    orientations respond less, and a uniform patch gives 0 away from the zero-padded border."""
+    enc = PatchEncoder((8, 8), patch_size=8, d_model=16)
+    c = 0.15
+    x = torch.zeros(1, 3, 8, 8)
+    idx = torch.arange(1, 7)
+    if orientation == "horizontal":
+        x[0, :, 4, 1:7] = c
+    elif orientation == "vertical":
+        x[0, :, 1:7, 4] = c
+    elif orientation == "diagonal":
+        x[0, :, idx, idx] = c
+    else:
+        x[0, :, idx, 7 - idx] = c
+    r = enc.line_responses(x)[0]  # (4, 8, 8)
+    inner = r[:, 2:6, 2:6]  # away from the line's ends and the patch border
+    peak = inner.amax(dim=(1, 2))
+    torch.testing.assert_close(peak[channel], torch.tensor(2 * c))
+    assert (peak[channel] > peak[[k for k in range(4) if k != channel]] + 0.05).all()
+    flat = enc.line_responses(torch.full((1, 3, 8, 8), 0.2))[0]
+    assert flat[:, 1:7, 1:7].abs().max() < 1e-6
+
+
 def test_global_feature_is_a_bag_of_patches():
     """Shuffling whole patches permutes V and leaves g_img unchanged (no position)."""
     torch.manual_seed(0)

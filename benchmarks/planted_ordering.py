@@ -10,6 +10,14 @@ granularity ablation relies on:
 * on the subtle-defect slice, micro beats global by more than the seeds' spread
   (mean gap > sd(global) + sd(micro)).
 
+With ``--components`` it also prints, per run, what the model learned of each planted
+part of delta on the test split. It fits the least-squares regression of the predicted
+depreciation 1 - price/MSRP on the ground-truth parts: wear, the defect effect split into
+obvious-unmentioned, subtle-unmentioned and mentioned-in-the-text, the structural effect,
+and the market effect. A coefficient of 1 means the part is passed on in full, 0 means
+it is not seen. For arms with Level 1 it also prints the mean attention mass (over words)
+on the patch that holds the defect's centre, against 1/P for a uniform map.
+
 Usage::
 
     python benchmarks/planted_ordering.py --n 5000 --epochs 8 --seeds 0 1 2 --model dropout=0.0
@@ -63,20 +71,87 @@ def _overrides(items: list[str], cls) -> dict:
     return out
 
 
-def load_splits(n: int, data_seed: int, params: SynthParams) -> tuple[dict, dict]:
-    """Write the data to a temp dir, decode each split once -> ({split: tensors}, market)."""
+COMPONENTS = ("wear", "obvious_unmentioned", "subtle_unmentioned", "mentioned", "struct", "market")
+
+
+def load_splits(n: int, data_seed: int, params: SynthParams) -> tuple[dict, dict, dict]:
+    """Write the data to a temp dir, decode each split once.
+
+    Returns ({split: tensors}, market, test ground truth): the ground truth holds the
+    design matrix ``X`` (rows = test listings, columns = constant + ``COMPONENTS``) and the
+    defect's patch cell ``defect_cell`` (-1 without a defect).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         write_synthetic_valuation(tmp, n, data_seed, params)
         manifest = load_manifest(tmp)
         splits = {}
         for split in ("train", "val", "test"):
-            tables = [pq.read_table(p) for p in manifest.filesystem_paths(split)[1]]
-            np_batch = decode_batch(pa.concat_tables(tables), max_regions=4)
+            tables = pa.concat_tables(
+                [pq.read_table(p) for p in manifest.filesystem_paths(split)[1]]
+            )
+            np_batch = decode_batch(tables, max_regions=4)
             splits[split] = {k: torch.from_numpy(v) for k, v in np_batch.items()}
-        return splits, manifest.market
+        return splits, manifest.market, _ground_truth(tables, manifest.image_size)
 
 
-def run_one(splits, market, cfg: HMGNetConfig, seed, epochs, batch_size, lr, wd, sched, verbose):
+def _ground_truth(test: pa.Table, image_size) -> dict:
+    def flag(name):
+        return np.array(test[name].fill_null(False).to_pylist(), dtype=float)
+
+    defect = test["gt_delta_defect"].to_numpy()
+    subtle, mentioned = flag("gt_defect_subtle"), flag("gt_defect_mentioned")
+    obvious = (defect > 0) * (1 - subtle)
+    x = np.stack(
+        [
+            np.ones_like(defect),
+            test["gt_delta_wear"].to_numpy(),
+            defect * obvious * (1 - mentioned),
+            defect * subtle * (1 - mentioned),
+            defect * mentioned,
+            test["gt_delta_struct"].to_numpy(),
+            test["gt_delta_market"].to_numpy(),
+        ],
+        axis=1,
+    )
+    grid_h, grid_w = image_size[0] // 8, image_size[1] // 8  # HMGNetConfig's patch_size 8
+    cells = []
+    for box in test["gt_defect_box"].to_pylist():
+        if box is None:
+            cells.append(-1)
+        else:
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            cells.append(
+                min(int(cy * grid_h), grid_h - 1) * grid_w + min(int(cx * grid_w), grid_w - 1)
+            )
+    return {"X": x, "defect_cell": np.array(cells)}
+
+
+@torch.no_grad()
+def components(model, test: dict, gt: dict) -> str:
+    """The planted parts the model passes on, and its attention on the defect patch."""
+    model.eval()
+    price, attention = [], []
+    for batch in in_memory_batches(test, 256):
+        out = model(batch)
+        price.append(out["price"])
+        if out["attention"] is not None:
+            attention.append(out["attention"])
+    pred_delta = 1 - torch.cat(price).numpy() / test["msrp"].numpy()
+    coef = np.linalg.lstsq(gt["X"], pred_delta, rcond=None)[0][1:]
+    text = " ".join(f"{n}={c:.2f}" for n, c in zip(COMPONENTS, coef, strict=True))
+    if attention:
+        a = torch.cat(attention).numpy()  # (N, L, P)
+        words = test["tokens"].numpy() > 0
+        per_patch = a.sum(1) / np.maximum(words.sum(1, keepdims=True), 1)  # (N, P)
+        rows = np.nonzero((gt["defect_cell"] >= 0) & (test["has_image"].numpy() > 0))[0]
+        mass = per_patch[rows, gt["defect_cell"][rows]].mean()
+        text += f" | attention on the defect patch {mass:.3f} (uniform {1 / a.shape[-1]:.3f})"
+    return text
+
+
+def run_one(
+    splits, market, cfg: HMGNetConfig, seed, epochs, batch_size, lr, wd, sched, verbose, gt=None
+):
     seed_everything(seed)
     model = build_model(cfg, market)
     opt = make_optimizer(model, lr, wd)
@@ -109,7 +184,10 @@ def run_one(splits, market, cfg: HMGNetConfig, seed, epochs, batch_size, lr, wd,
     train_s = time.perf_counter() - t0
     val = evaluate(model, in_memory_batches(splits["val"], 256), device="cpu")
     test = evaluate(model, in_memory_batches(splits["test"], 256), device="cpu")
-    return val, test, train_s, time.perf_counter() - t0
+    total_s = time.perf_counter() - t0
+    if gt is not None:
+        print(f"    components: {components(model, splits['test'], gt)}", flush=True)
+    return val, test, train_s, total_s
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,12 +204,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--synth", nargs="*", default=[], help="SynthParams overrides key=value")
     ap.add_argument("--model", nargs="*", default=[], help="HMGNetConfig overrides key=value")
     ap.add_argument("--verbose", action="store_true", help="val metrics after every epoch")
+    ap.add_argument(
+        "--components",
+        action="store_true",
+        help="per run: planted parts of delta passed on, attention on the defect patch",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
     params = SynthParams(**_overrides(args.synth, SynthParams))
     t0 = time.perf_counter()
-    splits, market = load_splits(args.n, args.data_seed, params)
+    splits, market, gt = load_splits(args.n, args.data_seed, params)
     sizes = {k: len(v["price"]) for k, v in splits.items()}
     print(
         f"data: n={args.n} {sizes}, generate+decode {time.perf_counter() - t0:.1f}s; "
@@ -169,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.weight_decay,
                 args.sched,
                 args.verbose,
+                gt if args.components else None,
             )
             rows.append([test[m] for m in METRICS] + [val["mse"], val["mse_subtle"], total_s])
             print(

@@ -27,10 +27,16 @@ def test_loss_is_relative_to_msrp():
     # ((100 - 110) / 200)^2 = 0.0025, ((200 - 180) / 1000)^2 = 0.0004 -> mean 0.00145
     assert loss(out, batch, price_scale=10.0).item() == pytest.approx(0.00145)
     # the same relative error weighs the same whatever the MSRP
-    cheap = loss({"price": torch.tensor([90.0])}, {"price": torch.tensor([100.0]),
-                                                   "msrp": torch.tensor([150.0])}, 1000.0)
-    dear = loss({"price": torch.tensor([720.0])}, {"price": torch.tensor([800.0]),
-                                                   "msrp": torch.tensor([1200.0])}, 1000.0)
+    cheap = loss(
+        {"price": torch.tensor([90.0])},
+        {"price": torch.tensor([100.0]), "msrp": torch.tensor([150.0])},
+        1000.0,
+    )
+    dear = loss(
+        {"price": torch.tensor([720.0])},
+        {"price": torch.tensor([800.0]), "msrp": torch.tensor([1200.0])},
+        1000.0,
+    )
     assert cheap.item() == pytest.approx(dear.item())
 
 

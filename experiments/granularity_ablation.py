@@ -23,8 +23,10 @@ import time
 from hmgray.cli import (
     add_run_flags,
     experiment_root,
+    fixed_model_settings,
     positive_int,
     prepare_data,
+    run_slots,
     seeds,
     stage_overhead_summary,
 )
@@ -125,7 +127,6 @@ def _run_on_ray(args, t_start: float, name: str, root: str, manifest, resources:
     from hmgray.results import git_commit, write_results
     from hmgray.search.ablation import AblationPlan, run_confirmation, run_search
     from hmgray.search.spaces import hmgnet_space
-    from hmgray.training.driver import Resources
 
     results_uri = storage.join(root, "results.parquet")
     plan_uri = storage.join(root, "experiment.json")
@@ -137,29 +138,8 @@ def _run_on_ray(args, t_start: float, name: str, root: str, manifest, resources:
     print(f"decoded and materialised in Ray Data in {time.time() - t0:.1f}s")
 
     # -- plan -------------------------------------------------------------------------
-    gpus = args.gpus_per_trial
-    cpus = resources.get("CPU", 1.0)
-    if args.max_concurrent:
-        concurrent = args.max_concurrent
-    elif gpus > 0:
-        concurrent = max(1, int(resources.get("GPU", 0) / gpus))
-    else:
-        concurrent = max(1, int(cpus))
-    # Each run's Train worker: one core's worth, less the trial drivers' 0.01 CPU each,
-    # so that `concurrent` runs fit the CPUs exactly.
-    cpu_per_worker = (
-        1.0 if gpus > 0 else max(0.1, min(1.0, (cpus - 0.05 * concurrent) / concurrent))
-    )
-    prices = manifest.market.get("item_model_msrp") or [1000.0]
-    fixed = {
-        "image_size": list(manifest.image_size),
-        "max_words": opts.max_words,
-        "max_regions": opts.max_regions,
-        "vocab_size": opts.vocab_size,
-        "price_scale": float(sum(prices) / len(prices)),
-        "batch_size": 32,  # more optimiser steps per epoch: measured better at the same budget
-        "d_model": 48,
-    }
+    concurrent, run_resources = run_slots(args, resources)
+    fixed = fixed_model_settings(manifest, opts)
     plan = AblationPlan(
         experiment=name,
         dataset=manifest.dataset,
@@ -171,7 +151,7 @@ def _run_on_ray(args, t_start: float, name: str, root: str, manifest, resources:
         reduction_factor=2,
         search_seed=args.search_seed,
         max_concurrent=concurrent,
-        resources=Resources(cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus),
+        resources=run_resources,
         fixed=fixed,
     )
     command = "python experiments/granularity_ablation.py " + shlex.join(sys.argv[1:])

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import os
 from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "add_run_flags",
@@ -159,3 +160,42 @@ def prepare_data(args: argparse.Namespace, root: str):
         + f"; manifest sha256 {manifest.hash[:12]}"
     )
     return manifest, generated
+
+
+def run_slots(args: argparse.Namespace, resources: dict) -> tuple[int, Any]:
+    """Runs at once and each run's Train worker resources, from the flags and the cluster.
+
+    ``--max-concurrent`` wins; else one run per GPU share (``--gpus-per-trial``) or per
+    CPU. On CPUs each worker gets one core's worth, less the trial drivers' 0.01 CPU each,
+    so that the concurrent runs fit the CPUs exactly.
+    """
+    from hmgray.training.driver import Resources
+
+    gpus = args.gpus_per_trial
+    cpus = resources.get("CPU", 1.0)
+    if args.max_concurrent:
+        concurrent = args.max_concurrent
+    elif gpus > 0:
+        concurrent = max(1, int(resources.get("GPU", 0) / gpus))
+    else:
+        concurrent = max(1, int(cpus))
+    cpu_per_worker = (
+        1.0 if gpus > 0 else max(0.1, min(1.0, (cpus - 0.05 * concurrent) / concurrent))
+    )
+    return concurrent, Resources(cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus)
+
+
+def fixed_model_settings(manifest, opts, batch_size: int = 32) -> dict:
+    """Model and training settings fixed by the data (not searched), shared by the HMG-Net
+    experiments. Batch 32: more optimiser steps per epoch, measured better at the same
+    budget."""
+    prices = manifest.market.get("item_model_msrp") or [1000.0]
+    return {
+        "image_size": list(manifest.image_size),
+        "max_words": opts.max_words,
+        "max_regions": opts.max_regions,
+        "vocab_size": opts.vocab_size,
+        "price_scale": float(sum(prices) / len(prices)),
+        "batch_size": batch_size,
+        "d_model": 48,
+    }

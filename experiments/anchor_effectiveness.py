@@ -407,38 +407,26 @@ def _conditions(args, subsets, sizes, every: int, Condition) -> tuple[list, dict
             {s: {"eval_groups": groups[s]} for s in seeds},
         )
     ]
+
+    def condition(kind: str, labels: dict, prefix: str) -> Condition:
+        """One training set per seed (``<prefix>-s<seed>``), the same test groups."""
+        per_seed = {}
+        for s in seeds:
+            split = f"{prefix}-s{s}"
+            per_seed[s] = {
+                "train_split": split,
+                "train_listings": sizes[split][0],
+                "train_repeats": sizes[split][1],
+                "eval_groups": groups[s],
+            }
+        return Condition(kind, {**common, **labels}, per_seed)
+
     for k in args.k:
-        split = {s: f"train-k{k}-s{s}" for s in seeds}
         conditions.append(
-            Condition(
-                "fewshot",
-                {**common, "train_set": f"k={k}", "fewshot_k": k},
-                {
-                    s: {
-                        "train_split": split[s],
-                        "train_listings": sizes[split[s]][0],
-                        "train_repeats": sizes[split[s]][1],
-                        "eval_groups": groups[s],
-                    }
-                    for s in seeds
-                },
-            )
+            condition("fewshot", {"train_set": f"k={k}", "fewshot_k": k}, f"train-k{k}")
         )
-    split = {s: f"train-longtail-s{s}" for s in seeds}
     conditions.append(
-        Condition(
-            "longtail",
-            {**common, "train_set": "long-tail", "zipf_s": args.zipf_s},
-            {
-                s: {
-                    "train_split": split[s],
-                    "train_listings": sizes[split[s]][0],
-                    "train_repeats": sizes[split[s]][1],
-                    "eval_groups": groups[s],
-                }
-                for s in seeds
-            },
-        )
+        condition("longtail", {"train_set": "long-tail", "zipf_s": args.zipf_s}, "train-longtail")
     )
     doc = {
         "k": list(args.k),

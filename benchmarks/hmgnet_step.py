@@ -19,8 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hmgray.models.hmgnet import ARMS, HMGNet, HMGNetConfig  # noqa: E402
-from hmgray.tasks.valuation import loss  # noqa: E402
+from hmgray.families.valuation.model import ARMS, HMGNet, HMGNetConfig  # noqa: E402
+from hmgray.families.valuation.task import loss  # noqa: E402
 from tests.fakes import fake_batch, fake_market  # noqa: E402
 
 

@@ -40,11 +40,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from hmgray.data.decode import decode_batch
 from hmgray.data.shards import load_manifest
-from hmgray.data.synth.valuation import SynthParams, write_synthetic_valuation
-from hmgray.models.hmgnet import HMGNetConfig
-from hmgray.tasks.valuation import ARMS, build_model
+from hmgray.families.valuation.data.decode import decode_batch
+from hmgray.families.valuation.data.synth import SynthParams, write_synthetic_valuation
+from hmgray.families.valuation.model import HMGNetConfig
+from hmgray.families.valuation.task import ARMS, build_model
 from hmgray.training.loop import (
     evaluate,
     in_memory_batches,

@@ -5,7 +5,7 @@
     ray job submit -- python experiments/anchor_effectiveness.py --storage s3://bucket/runs
 
 The two arms are the same HMG-Net (model arm ``full``: every granularity level and the
-market graph) with different heads (``hmgray.models.hmgnet``)::
+market graph) with different heads (``hmgray.families.valuation.model``)::
 
     direct:  price = price_scale * softplus(f_entity([E_entity, MSRP / price_scale]) + ...)
     anchor:  delta = sigmoid(f_entity(E_entity) + ...),  price = MSRP * (1 - delta)
@@ -31,7 +31,7 @@ Training sets (the validation and test splits are always the full ones):
   set (12 item models x k), with item-model frequencies following a Zipf-like law,
   n_r proportional to r^(-s), ``s = --zipf-s``, every item model at least one listing.
   Which item models are frequent is a seeded permutation; the rare half of the item
-  models is the ``tail``, the other half the ``head`` (``hmgray.data.subsets``).
+  models is the ``tail``, the other half the ``head`` (``hmgray.families.valuation.data.subsets``).
 
 Subsets are drawn per confirmation seed (subset seed = (``--subset-seed``, run seed)), so
 the spread over seeds includes the choice of the subset, and both arms of one seed see
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
 
 def _subsets(manifest, args) -> dict:
     """Per seed: the few-shot row indices per k and the long-tail subset (before Ray)."""
-    from hmgray.data.subsets import few_shot, long_tail, split_table
+    from hmgray.families.valuation.data.subsets import few_shot, long_tail, split_table
 
     ids = split_table(manifest, "train", ["item_model_id"]).column("item_model_id").to_numpy()
     n_items = len(set(ids.tolist()))
@@ -251,8 +251,8 @@ def _training_sets(manifest, subsets, args, opts) -> tuple[dict, dict]:
     import pyarrow as pa
     import ray
 
-    from hmgray.data.decode import decode_batch
-    from hmgray.data.subsets import split_table
+    from hmgray.families.valuation.data.decode import decode_batch
+    from hmgray.families.valuation.data.subsets import split_table
 
     table = split_table(manifest, "train")
     n_train = table.num_rows

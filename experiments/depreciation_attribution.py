@@ -7,20 +7,20 @@
 Attribution analyses ONE trained model: it trains the ``full`` arm (the one with the
 depreciation head, delta = sigmoid(f_entity + gamma f_market)) in this process, with the
 same ``hmgray.training.loop`` functions that run inside Ray Train workers
-(``hmgray.explain.inprocess``), on synthetic listings (or on --data), then explains its
+(``hmgray.families.valuation.explain.inprocess``), on synthetic listings (or on --data), then explains its
 delta on the listings of --split:
 
 * gradients of delta w.r.t. pixels and words: integrated gradients (blur baseline,
   Gauss-Legendre quadrature, completeness checked) and gradient x input
-  (``hmgray.explain.gradients``);
+  (``hmgray.families.valuation.explain.gradients``);
 * occlusion: each scene region and each patch cell masked with its surroundings, "the
-  case raises depreciation by X% of the MSRP" (``hmgray.explain.occlusion``);
+  case raises depreciation by X% of the MSRP" (``hmgray.families.valuation.explain.occlusion``);
 * the market: the same listing at every location x period of the market graph
-  (``hmgray.explain.market``);
+  (``hmgray.families.valuation.explain.market``);
 * on synthetic data, where the defect boxes are known: how well the attribution maps find
   them (mass share inside the box, pointing game, obvious and subtle defects apart)
   against a random map, a map uniform over the item body, and the same model untrained
-  (``hmgray.explain.localization``); the delta change when the true defect box is masked
+  (``hmgray.families.valuation.explain.localization``); the delta change when the true defect box is masked
   against the planted ``gt_delta_defect``; the planted market shift against the model's.
 
 Writes under ``<storage>/<name>/``: ``listings/<listing_id>.png`` (image + heat maps +
@@ -62,7 +62,7 @@ SMOKE = dict(
     ig_max_steps=32,
     market_listings=20,
 )
-BASELINES = ("blur", "grey", "zeros")  # hmgray.explain.gradients.IMAGE_BASELINES
+BASELINES = ("blur", "grey", "zeros")  # hmgray.families.valuation.explain.gradients.IMAGE_BASELINES
 
 
 def _int_at_least(flag: str, low: int):
@@ -181,11 +181,11 @@ def _run_with_threads(args, argv) -> int:
     from hmgray import storage
     from hmgray.data.ray_dataset import DecodeOptions
     from hmgray.data.shards import load_manifest
-    from hmgray.data.synth.valuation import write_synthetic_valuation
     from hmgray.errors import ConfigError, DataError
-    from hmgray.explain.inprocess import TrainRecipe, load_split, train_model
-    from hmgray.explain.report import ExplainSettings, explain
-    from hmgray.models.hmgnet import HMGNetConfig
+    from hmgray.families.valuation.data.synth import write_synthetic_valuation
+    from hmgray.families.valuation.explain.inprocess import TrainRecipe, load_split, train_model
+    from hmgray.families.valuation.explain.report import ExplainSettings, explain
+    from hmgray.families.valuation.model import HMGNetConfig
 
     t_start = time.time()
     storage_root = args.storage if "://" in args.storage else os.path.abspath(args.storage)

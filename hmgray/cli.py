@@ -141,7 +141,7 @@ def prepare_data(args: argparse.Namespace, root: str):
     """
     from hmgray import storage
     from hmgray.data.shards import load_manifest
-    from hmgray.data.synth.valuation import write_synthetic_valuation
+    from hmgray.families.valuation.data.synth import write_synthetic_valuation
 
     generated = None
     if args.data:

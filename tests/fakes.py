@@ -2,7 +2,7 @@
 
 * :func:`fake_market` - a manifest ``market`` object (contracts §2).
 * :func:`fake_batch`  - a decoded batch (contracts §3), torch tensors by default
-  (``as_numpy=True`` gives the numpy form ``hmgray.data.decode.decode_batch`` returns).
+  (``as_numpy=True`` gives the numpy form ``hmgray.families.valuation.data.decode.decode_batch`` returns).
 
 The batch deliberately covers the edge cases models must survive: listing 1 has no image,
 listing 2 (when B > 2) has an empty description and no regions, listing 0 fills all

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import ray
 
-from hmgray.data.decode import decode_batch
 from hmgray.data.shards import Manifest
 from hmgray.errors import DataError
+from hmgray.families.valuation.data.decode import decode_batch
 
 
 @dataclass(frozen=True)

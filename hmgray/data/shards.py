@@ -40,15 +40,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from hmgray import storage
-from hmgray.data.market import MARKET_KEYS
-from hmgray.data.schema import (
+from hmgray.data.text import tokenize
+from hmgray.errors import DataError, HmgrayError, StorageError
+from hmgray.families.valuation.data.market import MARKET_KEYS
+from hmgray.families.valuation.data.schema import (
     LISTING_SCHEMA,
     SCHEMA_VERSION,
     validate_table_schema,
     validate_table_values,
 )
-from hmgray.data.text import tokenize
-from hmgray.errors import DataError, HmgrayError, StorageError
 
 __all__ = ["MANIFEST_NAME", "FORMAT", "Manifest", "ShardFile", "load_manifest", "write_shards"]
 
@@ -201,11 +201,11 @@ def write_shards(
 
     Args:
         tables_by_split: split name (``train``/``val``/``test``...) -> listings table with the
-            contract schema (``hmgray.data.schema``); all splits must share one schema.
+            contract schema (``hmgray.families.valuation.data.schema``); all splits must share one schema.
         out_uri: dataset folder (local path or storage URI).
         dataset: dataset name recorded in the manifest and in results.
         generator: provenance, e.g. ``{"name": ..., "seed": ..., "params": {...}}``.
-        market: the manifest market object (``hmgray.data.market.build_market``).
+        market: the manifest market object (``hmgray.families.valuation.data.market.build_market``).
         image_size: (height, width) of the images in pixels.
         rows_per_file: rows per Parquet file (the last file of a split holds the rest).
         row_group_rows: rows per Parquet row group (Ray Data's streaming unit).

@@ -4,7 +4,7 @@ The Ray Train worker (``hmgray.training.worker``) calls these on the batches of
 ``iter_torch_batches`` (dict[str, Tensor], contracts §3); ``benchmarks/`` calls them on
 in-memory tensors. Nothing here imports Ray, so the same code is measured in both.
 
-Loss and metrics come from the task (``hmgray.tasks.valuation``): the loss is the MSE of
+Loss and metrics come from the task (``hmgray.families.valuation.task``): the loss is the MSE of
 (pred - price) / MSRP (depreciation units, dimensionless; every listing weighs the same
 whatever its MSRP), the metrics are in currency units, lower is better.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hmgray.tasks.valuation import compute_metrics, loss
+from hmgray.families.valuation.task import compute_metrics, loss
 
 __all__ = [
     "evaluate",
@@ -88,7 +88,7 @@ def train_epoch(
 
     ``autocast_dtype`` (e.g. ``torch.bfloat16`` on a GPU) turns autocast on; None runs in
     float32. The heads and the loss run in float32 under autocast anyway (see
-    ``hmgray.models.hmgnet`` and ``hmgray.tasks.valuation.loss``). ``grad_clip`` is the max
+    ``hmgray.families.valuation.model`` and ``hmgray.families.valuation.task.loss``). ``grad_clip`` is the max
     global gradient norm (None = no clipping): one batch of extreme prices early in
     training must not throw the small model far off. ``scheduler`` (optional) is stepped
     after every optimiser step, so its ``total_steps`` count batches, not epochs.
@@ -141,7 +141,7 @@ def evaluate(
     """``compute_metrics`` over all rows of all batches (mse, mae, mape, mse_subtle; currency
     units, lower is better), plus ``rows``. The model is left in eval mode.
 
-    With ``price_scale`` also ``loss``: the training loss (``hmgray.tasks.valuation.loss``,
+    With ``price_scale`` also ``loss``: the training loss (``hmgray.families.valuation.task.loss``,
     depreciation units) over all rows, the quantity a convergence curve follows. With
     ``groups`` (name -> item_model_ids) also ``<name>_<metric>`` for every metric, over the
     rows whose ``item_model_id`` is in the group (NaN metrics for a group without rows).

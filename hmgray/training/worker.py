@@ -36,8 +36,8 @@ import ray.train
 import ray.train.torch
 import torch
 
-from hmgray.models.hmgnet import HMGNetConfig
-from hmgray.tasks.valuation import build_model
+from hmgray.families.valuation.model import HMGNetConfig
+from hmgray.families.valuation.task import build_model
 from hmgray.training import loop
 
 

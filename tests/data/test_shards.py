@@ -8,11 +8,11 @@ import pytest
 
 from hmgray import storage
 from hmgray.data import shards
-from hmgray.data.market import build_market
-from hmgray.data.schema import LISTING_SCHEMA, SCHEMA_VERSION
 from hmgray.data.shards import MANIFEST_NAME, load_manifest, write_shards
-from hmgray.data.synth.valuation import ITEM_MODELS, LOCATIONS
 from hmgray.errors import DataError, StorageError
+from hmgray.families.valuation.data.market import build_market
+from hmgray.families.valuation.data.schema import LISTING_SCHEMA, SCHEMA_VERSION
+from hmgray.families.valuation.data.synth import ITEM_MODELS, LOCATIONS
 
 
 def _market(train: pa.Table) -> dict:

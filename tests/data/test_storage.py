@@ -7,8 +7,8 @@ import pytest
 
 from hmgray import storage
 from hmgray.data.shards import load_manifest
-from hmgray.data.synth.valuation import write_synthetic_valuation
 from hmgray.errors import DataError, StorageError
+from hmgray.families.valuation.data.synth import write_synthetic_valuation
 
 
 def _table():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hmgray.data.synth.valuation import write_synthetic_valuation
+from hmgray.families.valuation.data.synth import write_synthetic_valuation
 from tests.experiments.test_cli import bump_schema_version, flip_a_byte, nan_prices
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hmgray import storage
-from hmgray.data.synth.valuation import write_synthetic_valuation
+from hmgray.families.valuation.data.synth import write_synthetic_valuation
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "experiments" / "granularity_ablation.py"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hmgray.data.synth.valuation import write_synthetic_valuation
+from hmgray.families.valuation.data.synth import write_synthetic_valuation
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "depreciation_attribution.py"
 

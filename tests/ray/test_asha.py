@@ -36,7 +36,7 @@ def search(out: str) -> None:
     import ray
 
     from hmgray.data.ray_dataset import DecodeOptions, decoded_splits
-    from hmgray.data.synth.valuation import write_synthetic_valuation
+    from hmgray.families.valuation.data.synth import write_synthetic_valuation
     from hmgray.ray_runtime import init_ray
     from hmgray.search import ablation
     from hmgray.search.reaper import PlacementGroupReaper

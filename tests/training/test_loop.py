@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hmgray.tasks.valuation import build_model, compute_metrics
+from hmgray.families.valuation.task import build_model, compute_metrics
 from hmgray.training.loop import (
     evaluate,
     make_optimizer,

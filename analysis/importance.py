@@ -34,30 +34,9 @@ class Importance:
 
 def distributions(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Optuna distributions of a metadata ``search_space`` entry (contracts §5)."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from hmgray.search.spaces import to_optuna
 
-    out: dict[str, Any] = {}
-    for name, spec in sorted(space.items()):
-        kind = spec.get("type")
-        if kind == "float":
-            out[name] = FloatDistribution(
-                float(spec["low"]),
-                float(spec["high"]),
-                log=bool(spec.get("log", False)),
-                step=spec.get("step"),
-            )
-        elif kind == "int":
-            out[name] = IntDistribution(
-                int(spec["low"]),
-                int(spec["high"]),
-                log=bool(spec.get("log", False)),
-                step=int(spec.get("step", 1)),
-            )
-        elif kind == "categorical":
-            out[name] = CategoricalDistribution(list(spec["choices"]))
-        else:
-            raise ValueError(f"search_space.{name}: unknown type {kind!r}")
-    return out
+    return to_optuna(space)
 
 
 def evaluator_name() -> str:

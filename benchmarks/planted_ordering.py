@@ -44,7 +44,7 @@ from hmgray.data.shards import load_manifest
 from hmgray.families.valuation.data.decode import decode_batch
 from hmgray.families.valuation.data.synth import SynthParams, write_synthetic_valuation
 from hmgray.families.valuation.model import HMGNetConfig
-from hmgray.families.valuation.task import ARMS, build_model
+from hmgray.families.valuation.task import ARMS, ValuationTask, build_model
 from hmgray.training.loop import (
     evaluate,
     in_memory_batches,
@@ -54,6 +54,8 @@ from hmgray.training.loop import (
 )
 
 METRICS = ("mse", "mae", "mape", "mse_subtle")
+
+TASK = ValuationTask()
 
 
 def _overrides(items: list[str], cls) -> dict:
@@ -91,7 +93,11 @@ def load_splits(n: int, data_seed: int, params: SynthParams) -> tuple[dict, dict
             )
             np_batch = decode_batch(tables, max_regions=4)
             splits[split] = {k: torch.from_numpy(v) for k, v in np_batch.items()}
-        return splits, manifest.market, _ground_truth(tables, manifest.image_size)
+        return (
+            splits,
+            manifest.context["market"],
+            _ground_truth(tables, manifest.context["image_size"]),
+        )
 
 
 def _ground_truth(test: pa.Table, image_size) -> dict:
@@ -170,20 +176,27 @@ def run_one(
             model,
             in_memory_batches(splits["train"], batch_size, gen),
             opt,
-            price_scale=cfg.price_scale,
+            task=TASK,
+            config=cfg,
             device="cpu",
             scheduler=scheduler,
         )
         if verbose:
-            va = evaluate(model, in_memory_batches(splits["val"], 256), device="cpu")
+            va = evaluate(
+                model, in_memory_batches(splits["val"], 256), task=TASK, config=cfg, device="cpu"
+            )
             print(
                 f"    ep {ep}: train loss {tr['loss']:.5f}  val mse {va['mse']:.0f} "
                 f"subtle {va['mse_subtle']:.0f}",
                 flush=True,
             )
     train_s = time.perf_counter() - t0
-    val = evaluate(model, in_memory_batches(splits["val"], 256), device="cpu")
-    test = evaluate(model, in_memory_batches(splits["test"], 256), device="cpu")
+    val = evaluate(
+        model, in_memory_batches(splits["val"], 256), task=TASK, config=cfg, device="cpu"
+    )
+    test = evaluate(
+        model, in_memory_batches(splits["test"], 256), task=TASK, config=cfg, device="cpu"
+    )
     total_s = time.perf_counter() - t0
     if gt is not None:
         print(f"    components: {components(model, splits['test'], gt)}", flush=True)

@@ -179,13 +179,13 @@ def _run_with_threads(args, argv) -> int:
     import torch
 
     from hmgray import storage
-    from hmgray.data.ray_dataset import DecodeOptions
     from hmgray.data.shards import load_manifest
     from hmgray.errors import ConfigError, DataError
     from hmgray.families.valuation.data.synth import write_synthetic_valuation
     from hmgray.families.valuation.explain.inprocess import TrainRecipe, load_split, train_model
     from hmgray.families.valuation.explain.report import ExplainSettings, explain
     from hmgray.families.valuation.model import HMGNetConfig
+    from hmgray.families.valuation.task import DECODE_DEFAULTS
 
     t_start = time.time()
     storage_root = args.storage if "://" in args.storage else os.path.abspath(args.storage)
@@ -196,10 +196,10 @@ def _run_with_threads(args, argv) -> int:
     _log(f"hmgray depreciation attribution '{name}'; storage {root}")
 
     # -- data (verified before anything is written) -----------------------------------
-    opts = DecodeOptions()
+    opts = DECODE_DEFAULTS
     with tempfile.TemporaryDirectory(prefix="hmgray-attr-") as tmp:
         if args.data:
-            manifest = load_manifest(args.data, verify=True)
+            manifest = load_manifest(args.data, verify=True, task="valuation")
         else:
             _log(f"generating {args.n_listings} synthetic listings (seed {args.data_seed}) ...")
             manifest = write_synthetic_valuation(tmp, args.n_listings, args.data_seed)
@@ -219,14 +219,14 @@ def _run_with_threads(args, argv) -> int:
         + f"; decoded in {time.time() - t0:.1f}s; manifest sha256 {manifest.hash[:12]}"
     )
 
-    prices = manifest.market.get("item_model_msrp") or [1000.0]
+    prices = manifest.context["market"].get("item_model_msrp") or [1000.0]
     try:
         cfg = HMGNetConfig(
             arm="full",
-            image_size=tuple(manifest.image_size),
-            max_words=opts.max_words,
-            max_regions=opts.max_regions,
-            vocab_size=opts.vocab_size,
+            image_size=tuple(manifest.context["image_size"]),
+            max_words=opts["max_words"],
+            max_regions=opts["max_regions"],
+            vocab_size=opts["vocab_size"],
             price_scale=float(sum(prices) / len(prices)),
             d_model=48,
             dropout=0.0,  # benchmarks/planted_ordering.py: best measured for this budget
@@ -241,7 +241,9 @@ def _run_with_threads(args, argv) -> int:
         f"batch {recipe.batch_size}, lr {recipe.lr} one-cycle, seed {recipe.seed}"
     )
     val = splits["val"].batch if "val" in splits else None
-    model, history = train_model(cfg, manifest.market, splits["train"].batch, val, recipe, log=_log)
+    model, history = train_model(
+        cfg, manifest.context["market"], splits["train"].batch, val, recipe, log=_log
+    )
 
     settings = ExplainSettings(
         ig_steps=args.ig_steps,

@@ -20,18 +20,22 @@ def cluster_address() -> str | None:
     return os.environ.get("RAY_ADDRESS") or None
 
 
-def init_ray(*, num_cpus: int | None = None, quiet: bool = True) -> dict:
+def init_ray(
+    *, num_cpus: int | None = None, quiet: bool = True, log_to_driver: bool = True
+) -> dict:
     """Join the cluster named by ``RAY_ADDRESS`` or start a local Ray; return its resources.
 
     Local Ray gets every core by default (Ray Data's read/decode tasks need CPU beside
     the training workers). ``quiet`` turns Ray Data's per-operator progress bars off:
-    our own progress lines say what runs.
+    our own progress lines say what runs. ``log_to_driver=False`` keeps the workers'
+    output in Ray's session logs instead of echoing it in this process (the experiment
+    runner collects those logs into the experiment folder).
     """
     if ray.is_initialized():
         return ray.cluster_resources()
     address = cluster_address()
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=log_to_driver)
     else:
         # Ray Train's Prometheus metrics callbacks cost start-up time in every run and
         # nothing reads them on an embedded Ray.
@@ -40,6 +44,7 @@ def init_ray(*, num_cpus: int | None = None, quiet: bool = True) -> dict:
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
             logging_level=logging.WARNING,
+            log_to_driver=log_to_driver,
         )
     if quiet:
         ctx = ray.data.DataContext.get_current()

@@ -5,10 +5,12 @@ Layout and metadata follow ``docs/contracts.md`` §5. The table lives at
 (read, append, write to a temporary name, rename; one PUT on object stores), so an
 interrupted experiment keeps every finished stage and a reader never sees half a file.
 
-Beyond the fixed ``SCHEMA``, an experiment may record extra metric columns (float64,
-e.g. ``test_tail_mape``) by naming them (``extra_metrics``). Appending to a table written
-before a column existed fills it with nulls, so older tables stay loadable and
-appendable.
+The columns are the run's bookkeeping (``BASE_HEAD``, ``BASE_TAIL``) around the task's
+metric columns: ``val_<m>`` and ``test_<m>`` for each of its metrics
+(:func:`metric_columns`), then any extra metric columns an experiment names (float64,
+e.g. ``test_tail_mape``). Appending to a table written before a column existed fills it
+with nulls, so older tables stay loadable and appendable. The metadata (``hmgray`` key)
+carries the task's name and its metric specs, which is all ``analysis/`` reads.
 """
 
 from __future__ import annotations
@@ -29,46 +31,46 @@ import ray
 import hmgray
 from hmgray import storage
 
-METRIC_NAMES = ("mse", "mae", "mape", "mse_subtle")
-METRIC_COLUMNS = tuple(f"{p}_{m}" for p in ("val", "test") for m in METRIC_NAMES)
-
-SCHEMA = pa.schema(
-    [
-        ("experiment", pa.string()),
-        ("dataset", pa.string()),
-        ("arm", pa.string()),
-        ("stage", pa.string()),
-        ("trial_id", pa.string()),
-        ("seed", pa.int64()),
-        ("config_json", pa.string()),
-        ("config_hash", pa.string()),
-        ("training_iteration", pa.int64()),
-        ("stopped_early", pa.bool_()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        *[(c, pa.float64()) for c in METRIC_COLUMNS],
-        ("wall_time_s", pa.float64()),
-        ("startup_s", pa.float64()),
-        ("git_commit", pa.string()),
-        ("data_manifest_hash", pa.string()),
-        ("hmgray_version", pa.string()),
-        ("ray_version", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        # the run's validation curve (hmgray.training.worker: step, epoch, val_loss, val_mse
-        # lists), JSON; null when the run reported none (tables older than the column)
-        ("curve_json", pa.string()),
-    ]
-)
+BASE_HEAD = [
+    ("experiment", pa.string()),
+    ("dataset", pa.string()),
+    ("arm", pa.string()),
+    ("stage", pa.string()),
+    ("trial_id", pa.string()),
+    ("seed", pa.int64()),
+    ("config_json", pa.string()),
+    ("config_hash", pa.string()),
+    ("training_iteration", pa.int64()),
+    ("stopped_early", pa.bool_()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+]
+BASE_TAIL = [
+    ("wall_time_s", pa.float64()),
+    ("startup_s", pa.float64()),
+    ("git_commit", pa.string()),
+    ("data_manifest_hash", pa.string()),
+    ("hmgray_version", pa.string()),
+    ("ray_version", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    # the run's validation curve (hmgray.training.worker), JSON; null when the run
+    # reported none (tables older than the column)
+    ("curve_json", pa.string()),
+]
 
 
-def results_schema(extra_metrics: Sequence[str] = ()) -> pa.Schema:
-    """``SCHEMA`` plus one float64 column per extra metric name (in the given order)."""
-    extra = [m for m in dict.fromkeys(extra_metrics) if m not in SCHEMA.names]
-    return pa.schema(list(SCHEMA) + [pa.field(m, pa.float64()) for m in extra])
+def metric_columns(task) -> tuple[str, ...]:
+    """``val_<m>`` for every metric of ``task``, then ``test_<m>``."""
+    names = [m.name for m in task.metrics]
+    return tuple(f"{p}_{m}" for p in ("val", "test") for m in names)
 
 
-# Keys of a trial config that are bookkeeping, not part of the resolved config.
-_PRIVATE_KEYS = ("_driver_t0", "_train_rows")
+def results_schema(columns: Sequence[str] = ()) -> pa.Schema:
+    """The bookkeeping columns around one float64 column per metric column name (in the
+    given order, each once)."""
+    base = {n for n, _ in BASE_HEAD + BASE_TAIL}
+    cols = [m for m in dict.fromkeys(columns) if m not in base]
+    return pa.schema(BASE_HEAD + [(m, pa.float64()) for m in cols] + BASE_TAIL)
 
 
 def git_commit(repo: Path | None = None) -> str:
@@ -98,7 +100,7 @@ def git_commit(repo: Path | None = None) -> str:
 
 
 def config_json(config: dict[str, Any]) -> str:
-    clean = {k: v for k, v in config.items() if k not in _PRIVATE_KEYS}
+    clean = {k: v for k, v in config.items() if not k.startswith("_")}  # bookkeeping
     return json.dumps(clean, sort_keys=True, default=str)
 
 
@@ -125,13 +127,13 @@ def run_row(
     max_epochs: int,
     error: str | None,
     provenance: dict[str, str],
-    extra_metrics: Sequence[str] = (),
+    columns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One results row from a finished Tune trial's config and last reported metrics.
 
     The row's ``arm`` is the config's ``ablation_arm`` when set (an arm defined by config
-    overrides, e.g. ``direct`` = model arm ``full`` with ``head="direct"``), else its
-    ``arm``. ``extra_metrics`` are copied like the standard metric columns (NaN if absent).
+    overrides of a model arm), else its ``arm``. ``columns`` are the metric columns to
+    copy from ``metrics`` (NaN where absent).
     """
     cj = config_json(config)
     iters = int(metrics.get("training_iteration") or 0)
@@ -157,7 +159,7 @@ def run_row(
         "curve_json": curve if isinstance(curve, str) else None,
         **provenance,
     }
-    for col in (*METRIC_COLUMNS, *extra_metrics):
+    for col in columns:
         row[col] = _num(metrics.get(col))
     return row
 
@@ -177,15 +179,15 @@ def write_results(
     uri: str,
     rows: list[dict[str, Any]],
     metadata: dict[str, Any],
-    extra_metrics: Sequence[str] = (),
+    columns: Sequence[str] = (),
 ) -> pa.Table:
     """Append ``rows`` to the table at ``uri`` (created if absent), atomically.
 
-    Columns: ``SCHEMA``, then ``extra_metrics``, then any further column the stored table
+    Columns: ``results_schema(columns)``, then any further column the stored table
     already has (kept, null for the new rows); a column the stored table lacks is null
     for its old rows.
     """
-    schema = results_schema(extra_metrics)
+    schema = results_schema(columns)
     old = None
     if storage.exists(uri):
         old = storage.read_parquet(uri)

@@ -12,7 +12,8 @@ import pytest
 
 from hmgray import results, storage
 from hmgray.errors import StorageError
-from hmgray.results import read_results, run_row, write_results
+from hmgray.results import metric_columns, read_results, run_row, write_results
+from hmgray.task import get_task
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "docs" / "contracts.md"
 ARROW_TYPES = {
@@ -23,6 +24,7 @@ ARROW_TYPES = {
     "float64": pa.float64(),
     "timestamp[us, UTC]": pa.timestamp("us", tz="UTC"),
 }
+COLUMNS = metric_columns(get_task("valuation"))  # the valuation task's val_/test_ metrics
 PROVENANCE = {"git_commit": "0" * 40, "data_manifest_hash": "f" * 64}
 META = {
     "experiment": "exp",
@@ -64,6 +66,7 @@ def _row(iters=3, max_epochs=3, error=None, config=None, stage="search", trial="
         max_epochs=max_epochs,
         error=error,
         provenance=PROVENANCE,
+        columns=COLUMNS,
     )
 
 
@@ -74,7 +77,8 @@ def test_contract_section_parses():
 
 
 def test_schema_is_exactly_the_contract():
-    assert dict(zip(results.SCHEMA.names, results.SCHEMA.types, strict=True)) == contract_columns()
+    schema = results.results_schema(COLUMNS)
+    assert dict(zip(schema.names, schema.types, strict=True)) == contract_columns()
 
 
 def test_completed_run():
@@ -113,11 +117,11 @@ def test_config_json_and_hash():
 def test_write_then_append_keeps_rows_and_metadata(tmp_path):
     uri = str(tmp_path / "exp" / "results.parquet")
     first = [_row(trial="s1"), _row(trial="s2", iters=1)]
-    t1 = write_results(uri, first, META)
+    t1 = write_results(uri, first, META, COLUMNS)
     assert t1.num_rows == 2
     meta2 = {**META, "seeds": [0, 1, 2]}
     confirm = [_row(stage="confirm", trial="c1", error="ValueError: x")]
-    write_results(uri, confirm, meta2)
+    write_results(uri, confirm, meta2, COLUMNS)
     table, meta = read_results(uri)
     assert table.column("trial_id").to_pylist() == ["s1", "s2", "c1"]
     assert table.column("stage").to_pylist() == ["search", "search", "confirm"]
@@ -129,7 +133,7 @@ def test_write_then_append_keeps_rows_and_metadata(tmp_path):
 
 def test_table_read_back_matches_contract(tmp_path):
     uri = str(tmp_path / "results.parquet")
-    write_results(uri, [_row(), _row(stage="confirm", trial="c")], META)
+    write_results(uri, [_row(), _row(stage="confirm", trial="c")], META, COLUMNS)
     table = storage.read_parquet(uri)
     contract = contract_columns()
     got = dict(zip(table.schema.names, table.schema.types, strict=True))
@@ -151,7 +155,7 @@ def test_table_read_back_matches_contract(tmp_path):
 def test_failed_write_keeps_the_old_table(tmp_path, monkeypatch):
     """A crash between writing the temporary file and the rename leaves the old table whole."""
     uri = str(tmp_path / "results.parquet")
-    write_results(uri, [_row(trial="old")], META)
+    write_results(uri, [_row(trial="old")], META, COLUMNS)
     before = (tmp_path / "results.parquet").read_bytes()
 
     def crash(src, dst):
@@ -159,7 +163,7 @@ def test_failed_write_keeps_the_old_table(tmp_path, monkeypatch):
 
     monkeypatch.setattr(storage.os, "replace", crash)
     with pytest.raises(StorageError, match="results.parquet"):
-        write_results(uri, [_row(trial="new")], META)
+        write_results(uri, [_row(trial="new")], META, COLUMNS)
     monkeypatch.undo()
     assert (tmp_path / "results.parquet").read_bytes() == before
     assert os.listdir(tmp_path) == ["results.parquet"]
@@ -188,7 +192,7 @@ def test_ablation_arm_extra_metrics_and_curve():
         max_epochs=2,
         error=None,
         provenance=PROVENANCE,
-        extra_metrics=("test_tail_mape", "test_head_mape"),
+        columns=(*COLUMNS, "test_tail_mape", "test_head_mape"),
     )
     assert row["arm"] == "direct"  # the ablation arm, not the model arm
     assert row["test_tail_mape"] == 12.5 and math.isnan(row["test_head_mape"])
@@ -199,16 +203,20 @@ def test_ablation_arm_extra_metrics_and_curve():
 def test_extra_metric_columns_and_appending_to_an_older_table(tmp_path):
     """A table written before curve_json / extra columns existed stays appendable."""
     uri = str(tmp_path / "results.parquet")
-    old_schema = pa.schema([f for f in results.SCHEMA if f.name != "curve_json"])
+    full = results.results_schema(COLUMNS)
+    old_schema = pa.schema([f for f in full if f.name != "curve_json"])
     old = pa.Table.from_pylist([_row(trial="old")], schema=old_schema)
     storage.atomic_write_parquet(old.replace_schema_metadata({"hmgray": json.dumps(META)}), uri)
     new = _row(trial="new")
     new.update(curve_json='{"step": [1]}', test_tail_mape=3.0)
-    table = write_results(uri, [new], META, extra_metrics=("test_tail_mape",))
-    assert table.schema.names == results.SCHEMA.names + ["test_tail_mape"]
+    table = write_results(uri, [new], META, (*COLUMNS, "test_tail_mape"))
+    assert table.schema.names == results.results_schema((*COLUMNS, "test_tail_mape")).names
+    assert "test_tail_mape" in table.schema.names
     assert table.column("curve_json").to_pylist() == [None, '{"step": [1]}']
     assert table.column("test_tail_mape").to_pylist() == [None, 3.0]
     # a later append that does not name the extra column keeps it (null for the new row)
-    table = write_results(uri, [_row(trial="later")], META)
+    table = write_results(uri, [_row(trial="later")], META, COLUMNS)
     assert table.column("test_tail_mape").to_pylist() == [None, 3.0, None]
-    assert results.results_schema(("test_mse", "x", "x")).names == results.SCHEMA.names + ["x"]
+    names = results.results_schema(("test_mse", "x", "x")).names
+    assert names.count("x") == 1 and names.index("test_mse") < names.index("x")
+    assert names.index("x") < names.index("wall_time_s")  # metrics sit between the bookkeeping

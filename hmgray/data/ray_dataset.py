@@ -12,41 +12,29 @@ sets larger than the cluster's object store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
-import pyarrow as pa
 import ray
 
 from hmgray.data.shards import Manifest
 from hmgray.errors import DataError
-from hmgray.families.valuation.data.decode import decode_batch
+from hmgray.task import Task
+
+DECODE_BATCH_ROWS = 256  # rows per decode task: small enough to stream, big enough to amortise
 
 
-@dataclass(frozen=True)
-class DecodeOptions:
-    """Shapes the decoder pads to; they must match the model config."""
-
-    max_words: int = 32
-    max_regions: int = 4
-    vocab_size: int = 4096
-
-
-def _decode(table: pa.Table, image_size: tuple[int, int], opts: DecodeOptions) -> dict:
-    return decode_batch(
-        table,
-        image_size=image_size,
-        max_words=opts.max_words,
-        max_regions=opts.max_regions,
-        vocab_size=opts.vocab_size,
+def decode(
+    ds: ray.data.Dataset, task: Task, context: Mapping[str, Any], settings: Mapping[str, Any]
+) -> ray.data.Dataset:
+    """``ds`` (rows in the task's shard format) -> the task's decoded batches (lazy)."""
+    return ds.map_batches(
+        task.decoder(context, settings), batch_format="pyarrow", batch_size=DECODE_BATCH_ROWS
     )
 
 
 def split_dataset(
-    manifest: Manifest,
-    split: str,
-    opts: DecodeOptions = DecodeOptions(),
-    *,
-    batch_size: int = 256,
+    manifest: Manifest, split: str, task: Task, settings: Mapping[str, Any]
 ) -> ray.data.Dataset:
     """The decoded Ray Dataset of one split (lazy)."""
     if split not in manifest.splits:
@@ -54,25 +42,20 @@ def split_dataset(
             f"{manifest.manifest_uri}: no files for split {split!r} (has {list(manifest.splits)})"
         )
     fs, paths = manifest.filesystem_paths(split)
-    ds = ray.data.read_parquet(paths, filesystem=fs)
-    return ds.map_batches(
-        _decode,
-        batch_format="pyarrow",
-        batch_size=batch_size,
-        fn_kwargs={"image_size": tuple(manifest.image_size), "opts": opts},
-    )
+    return decode(ray.data.read_parquet(paths, filesystem=fs), task, manifest.context, settings)
 
 
 def decoded_splits(
     manifest: Manifest,
+    task: Task,
+    settings: Mapping[str, Any],
     splits: tuple[str, ...] = ("train", "val", "test"),
-    opts: DecodeOptions = DecodeOptions(),
     *,
     materialize: bool = True,
 ) -> dict[str, ray.data.Dataset]:
     """Decoded datasets of several splits, materialised once unless told otherwise."""
     out = {}
     for split in splits:
-        ds = split_dataset(manifest, split, opts)
+        ds = split_dataset(manifest, split, task, settings)
         out[split] = ds.materialize() if materialize else ds
     return out

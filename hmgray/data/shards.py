@@ -1,4 +1,4 @@
-"""Listing shards: Parquet files plus ``manifest.json`` (docs/contracts.md sections 1-2).
+"""Shards: Parquet files plus ``manifest.json`` (docs/contracts.md sections 1-2).
 
 Layout of a dataset folder (any storage URI, see ``hmgray.storage``)::
 
@@ -7,7 +7,8 @@ Layout of a dataset folder (any storage URI, see ``hmgray.storage``)::
 
 A file holds one split; rows are grouped in row groups of ``row_group_rows`` so Ray Data can
 stream them. The manifest lists every file with its split, row count, byte size and sha256,
-and carries the market graph; its own sha256 (``Manifest.hash``) is the data provenance
+and carries the task's name and context (what its model needs beside the rows, e.g. a
+graph); the row format and its checks are the task's (``Task.shards``); its own sha256 (``Manifest.hash``) is the data provenance
 recorded with every result.
 
 Write protocol (``write_shards``): validate everything first, then write shards, then the
@@ -40,26 +41,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from hmgray import storage
-from hmgray.data.text import tokenize
 from hmgray.errors import DataError, HmgrayError, StorageError
-from hmgray.families.valuation.data.market import MARKET_KEYS
-from hmgray.families.valuation.data.schema import (
-    LISTING_SCHEMA,
-    SCHEMA_VERSION,
-    validate_table_schema,
-    validate_table_values,
-)
+from hmgray.task import ShardSchema, Task, get_task
 
 __all__ = ["MANIFEST_NAME", "FORMAT", "Manifest", "ShardFile", "load_manifest", "write_shards"]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "hmgray-shards"
-EDGE_KEYS = (
-    "item__sold_in__location",
-    "item__sold_at__period",
-    "location__near__location",
-    "period__next__period",
-)
+FORMAT_VERSION = 2  # 1: no "task"/"context" (the context's keys at the top level)
+_V1_KEYS = ("format", "schema_version", "dataset", "created_at", "generator", "files")
 _SPLIT_RE = re.compile(r"[a-z][a-z0-9_]*")
 _READ_CHUNK = 1 << 20  # bytes per read while hashing; 1 MiB keeps the loop overhead negligible
 
@@ -80,16 +70,18 @@ class Manifest:
     """A loaded (or just written) dataset manifest.
 
     ``uri`` is the dataset folder (the manifest's directory, with any URI query kept);
-    ``hash`` is the sha256 hex digest of the manifest file's bytes; ``raw`` is the parsed
-    JSON as written.
+    ``hash`` is the sha256 hex digest of the manifest file's bytes; ``task`` the name of
+    the task whose rows the shards hold (None for a version-1 manifest, which predates
+    it); ``context`` what the task's model needs beside the rows (e.g. a graph);
+    ``raw`` is the parsed JSON as written.
     """
 
     uri: str
     hash: str
     dataset: str
-    image_size: tuple[int, int]
+    task: str | None
     files: tuple[ShardFile, ...]
-    market: dict = field(repr=False)
+    context: dict = field(repr=False)
     raw: dict = field(repr=False)
 
     @property
@@ -106,7 +98,7 @@ class Manifest:
         return [storage.join(self.uri, f.path) for f in self.files if f.split == split]
 
     def rows(self, split: str) -> int:
-        """Number of listings in ``split``."""
+        """Number of rows in ``split``."""
         return sum(f.rows for f in self.files if f.split == split)
 
     def filesystem_paths(self, split: str) -> tuple[pafs.FileSystem, list[str]]:
@@ -122,97 +114,41 @@ class Manifest:
 # ----------------------------------------------------------------------------- writing
 
 
-def _validate_market(market: Mapping, where: str) -> None:
-    if not isinstance(market, Mapping):
-        raise DataError(f"{where}: field 'market' must be an object, got {type(market).__name__}")
-    for key in MARKET_KEYS:
-        if key not in market:
-            raise DataError(f"{where}: field 'market.{key}' is missing")
-    edges = market["edges"]
-    if not isinstance(edges, Mapping):
-        raise DataError(f"{where}: field 'market.edges' must be an object")
-    for key in EDGE_KEYS:
-        if key not in edges:
-            raise DataError(f"{where}: field 'market.edges.{key}' is missing")
-    if len(market["location_coords"]) != len(market["location_names"]):
-        raise DataError(
-            f"{where}: field 'market.location_coords' length differs from 'location_names'"
-        )
-    if len(market["item_model_msrp"]) != len(market["item_models"]):
-        raise DataError(
-            f"{where}: field 'market.item_model_msrp' length differs from 'item_models'"
-        )
-
-
-def _check_market_ranges(table: pa.Table, market: Mapping, where: str) -> None:
-    """Index columns must point into the market's node lists."""
-    limits = {
-        "location_id": len(market["location_names"]),
-        "period": int(market["num_periods"]),
-        "item_model_id": len(market["item_models"]),
-    }
-    for name, hi in limits.items():
-        v = table.column(name).to_numpy()
-        bad = (v < 0) | (v >= hi)
-        if bad.any():
-            raise DataError(
-                f"{where}: column {name!r} has {int(bad.sum())} row(s) outside [0, {hi}) "
-                f"(the size of the manifest's market)"
-            )
-
-
-def _check_text_heads(table: pa.Table, where: str) -> None:
-    """``text_heads`` has one head per token and each head is -1 or a token index."""
-    descriptions = table.column("description").to_pylist()
-    heads = table.column("text_heads").to_pylist()
-    ids = table.column("listing_id").to_pylist()
-    for lid, text, h in zip(ids, descriptions, heads, strict=True):
-        n = len(tokenize(text))
-        if len(h) != n:
-            raise DataError(
-                f"{where}: listing {lid!r}: column 'text_heads' has {len(h)} heads for {n} tokens"
-            )
-        if any(x < -1 or x >= n for x in h):
-            raise DataError(
-                f"{where}: listing {lid!r}: column 'text_heads' has a head outside [-1, {n})"
-            )
-
-
-def _ordered(table: pa.Table) -> pa.Table:
-    """Contract columns first, in contract order, then the gt_* columns as given."""
-    required = LISTING_SCHEMA.names
-    extra = [n for n in table.column_names if n not in required]
-    table = table.select(required + extra)
-    return table.replace_schema_metadata({"hmgray.schema_version": str(SCHEMA_VERSION)})
+def _ordered(table: pa.Table, shards: ShardSchema) -> pa.Table:
+    table = shards.order(table)
+    return table.replace_schema_metadata({"hmgray.schema_version": str(shards.version)})
 
 
 def write_shards(
     tables_by_split: Mapping[str, pa.Table],
     out_uri: str,
     *,
+    task: str | Task,
     dataset: str,
     generator: Mapping,
-    market: Mapping,
-    image_size: tuple[int, int] | list[int],
+    context: Mapping,
     rows_per_file: int = 4096,
     row_group_rows: int = 256,
 ) -> Manifest:
     """Write ``tables_by_split`` as Parquet shards plus ``manifest.json`` under ``out_uri``.
 
     Args:
-        tables_by_split: split name (``train``/``val``/``test``...) -> listings table with the
-            contract schema (``hmgray.families.valuation.data.schema``); all splits must share one schema.
+        tables_by_split: split name (``train``/``val``/``test``...) -> table in the task's
+            row format (``task.shards``); all splits must share one schema.
         out_uri: dataset folder (local path or storage URI).
+        task: the task (or its registered name) whose rows these are.
         dataset: dataset name recorded in the manifest and in results.
         generator: provenance, e.g. ``{"name": ..., "seed": ..., "params": {...}}``.
-        market: the manifest market object (``hmgray.families.valuation.data.market.build_market``).
-        image_size: (height, width) of the images in pixels.
+        context: what the task's model needs beside the rows (JSON), checked by
+            ``task.shards.validate_context``.
         rows_per_file: rows per Parquet file (the last file of a split holds the rest).
         row_group_rows: rows per Parquet row group (Ray Data's streaming unit).
 
     Returns: the ``Manifest`` as written. Files are named ``{split}-{i:05d}.parquet``; an
     empty split still gets one (empty) file so its schema is readable.
     """
+    task = get_task(task)
+    shards = task.shards
     if rows_per_file < 1 or row_group_rows < 1:
         raise DataError(
             f"write_shards({out_uri}): rows_per_file={rows_per_file} and "
@@ -220,13 +156,10 @@ def write_shards(
         )
     if not tables_by_split:
         raise DataError(f"write_shards({out_uri}): no splits given")
-    size = [int(x) for x in image_size]
-    if len(size) != 2 or min(size) < 1:
-        raise DataError(
-            f"write_shards({out_uri}): field 'image_size' must be 2 positive ints, got {image_size}"
-        )
-    _validate_market(market, f"write_shards({out_uri})")
-    for key, value in (("generator", generator), ("market", market)):
+    if not isinstance(context, Mapping):
+        raise DataError(f"write_shards({out_uri}): field 'context' must be an object")
+    shards.validate_context(context, f"write_shards({out_uri}) field 'context'")
+    for key, value in (("generator", generator), ("context", context)):
         try:  # strict JSON (no NaN, no numpy scalars), checked before anything is written
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -241,15 +174,13 @@ def write_shards(
         where = f"write_shards({out_uri}) split {split!r}"
         if not isinstance(split, str) or not _SPLIT_RE.fullmatch(split):
             raise DataError(f"{where}: split names must match [a-z][a-z0-9_]*")
-        validate_table_schema(table.schema, where)
-        table = _ordered(table)
+        shards.validate_schema(table.schema, where)
+        table = _ordered(table, shards)
         if first_schema is None:
             first_schema = table.schema
         elif not table.schema.equals(first_schema):
             raise DataError(f"{where}: schema differs from the first split's schema")
-        validate_table_values(table, where)
-        _check_market_ranges(table, market, where)
-        _check_text_heads(table, where)
+        shards.validate_values(table, context, where)
         tables[split] = table
 
     out_uri = _absolute(out_uri)
@@ -281,13 +212,14 @@ def write_shards(
                 )
         raw = {
             "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
+            "format_version": FORMAT_VERSION,
+            "task": task.name,
+            "schema_version": shards.version,
             "dataset": str(dataset),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "generator": dict(generator),
-            "image_size": size,
             "files": entries,
-            "market": dict(market),
+            "context": dict(context),
         }
         payload = (json.dumps(raw, indent=2, allow_nan=False) + "\n").encode("utf-8")
         storage.atomic_write_bytes(manifest_uri, payload)
@@ -366,19 +298,18 @@ def _manifest_from_raw(raw, folder: str, manifest_uri: str, payload: bytes) -> M
     fmt = raw.get("format")
     if fmt != FORMAT:
         raise DataError(f"{where}: field 'format' is {fmt!r}, expected {FORMAT!r}")
-    version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise DataError(
-            f"{where}: field 'schema_version' is {version!r}, expected {SCHEMA_VERSION}"
-        )
     dataset = _require(raw, "dataset", str, where)
-    size = _require(raw, "image_size", list, where)
-    if len(size) != 2 or not all(isinstance(x, int) and x > 0 for x in size):
+    version = raw.get("format_version", 1)
+    if version == 1:  # the context's keys at the top level, no task name
+        task = None
+        context = {k: v for k, v in raw.items() if k not in _V1_KEYS}
+    elif version == FORMAT_VERSION:
+        task = _require(raw, "task", str, where)
+        context = _require(raw, "context", dict, where)
+    else:
         raise DataError(
-            f"{where}: field 'image_size' must be [height, width] positive ints, got {size}"
+            f"{where}: field 'format_version' is {version!r}, expected 1 or {FORMAT_VERSION}"
         )
-    market = _require(raw, "market", dict, where)
-    _validate_market(market, where)
     files = []
     for i, f in enumerate(_require(raw, "files", list, where)):
         fw = f"{where}: field 'files[{i}]"
@@ -400,9 +331,9 @@ def _manifest_from_raw(raw, folder: str, manifest_uri: str, payload: bytes) -> M
         uri=folder,
         hash=hashlib.sha256(payload).hexdigest(),
         dataset=dataset,
-        image_size=(size[0], size[1]),
+        task=task,
         files=tuple(files),
-        market=market,
+        context=context,
         raw=raw,
     )
 
@@ -426,7 +357,7 @@ def _read_hashing(uri: str, field_name: str) -> tuple[bytes, str]:
     return b"".join(chunks), h.hexdigest()
 
 
-def _verify_file(manifest: Manifest, i: int, entry: ShardFile) -> None:
+def _verify_file(manifest: Manifest, shards: ShardSchema, i: int, entry: ShardFile) -> None:
     uri = storage.join(manifest.uri, entry.path)
     fw = f"field 'files[{i}]"
     data, digest = _read_hashing(uri, f"{fw}.path'")
@@ -440,24 +371,28 @@ def _verify_file(manifest: Manifest, i: int, entry: ShardFile) -> None:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{uri}: not a readable Parquet file ({e})") from e
-    validate_table_schema(table.schema, uri)
+    shards.validate_schema(table.schema, uri)
     if table.num_rows != entry.rows:
         raise DataError(f"{uri}: has {table.num_rows} rows, manifest {fw}.rows' says {entry.rows}")
-    validate_table_values(table, uri)
-    _check_market_ranges(table, manifest.market, uri)
+    shards.validate_values(table, manifest.context, uri)
     if entry.rows:
-        ids = pc.unique(table.column("listing_id"))
+        ids = pc.unique(table.column(shards.key_column))
         if len(ids) != entry.rows:
-            raise DataError(f"{uri}: column 'listing_id' has {entry.rows - len(ids)} duplicate(s)")
+            raise DataError(
+                f"{uri}: column {shards.key_column!r} has {entry.rows - len(ids)} duplicate(s)"
+            )
 
 
-def load_manifest(uri: str, verify: bool = True) -> Manifest:
+def load_manifest(uri: str, verify: bool = True, task: str | Task | None = None) -> Manifest:
     """Load the manifest of the dataset at ``uri`` (the folder or its ``manifest.json``).
 
-    With ``verify`` every shard is read once and checked: present, size and sha256 as
-    listed, valid Parquet, contract schema, row count as listed, valid values (finite
-    non-negative ``price``, positive ``msrp``, indices inside the market). Without it only
-    the manifest itself is parsed and checked.
+    ``task`` (a Task or registered name) is the task the caller will train: the manifest
+    must be that task's (a version-1 manifest, which names none, is taken as it). Without
+    it the manifest's own task is looked up. The manifest's context is checked by the
+    task's ``shards.validate_context``. With ``verify`` every shard is read once and
+    checked: present, size and sha256 as listed, valid Parquet, the task's schema, row
+    count as listed, valid values (``shards.validate_values``), unique keys. Without it
+    only the manifest itself is parsed and checked.
     """
     folder, manifest_uri = _split_manifest_uri(uri)
     try:
@@ -472,6 +407,24 @@ def load_manifest(uri: str, verify: bool = True) -> Manifest:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{manifest_uri}: manifest is not valid JSON ({e})") from e
     manifest = _manifest_from_raw(raw, folder, manifest_uri, payload)
+    if task is None and manifest.task is None:
+        raise DataError(
+            f"{manifest_uri}: the manifest names no task (format version 1); say which "
+            "task reads it"
+        )
+    task = get_task(task if task is not None else manifest.task)
+    if manifest.task is not None and manifest.task != task.name:
+        raise DataError(
+            f"{manifest_uri}: field 'task' is {manifest.task!r}, but the data is read by "
+            f"task {task.name!r}"
+        )
+    version = raw.get("schema_version")
+    if version != task.shards.version:
+        raise DataError(
+            f"{manifest_uri}: field 'schema_version' is {version!r}, expected "
+            f"{task.shards.version} (task {task.name!r})"
+        )
+    task.shards.validate_context(manifest.context, manifest_uri)
     if verify:
         seen = set()
         for i, entry in enumerate(manifest.files):
@@ -480,5 +433,5 @@ def load_manifest(uri: str, verify: bool = True) -> Manifest:
                     f"{manifest_uri}: field 'files[{i}].path' = {entry.path!r} listed twice"
                 )
             seen.add(entry.path)
-            _verify_file(manifest, i, entry)
+            _verify_file(manifest, task.shards, i, entry)
     return manifest

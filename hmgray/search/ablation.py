@@ -1,14 +1,15 @@
 """A fair ablation: every arm gets the same search budget, then shared-seed confirmation.
 
-Stage 1 (search), per arm: Ray Tune + ``OptunaSearch`` (TPE, seeded) over the arm's own
-space (:mod:`hmgray.search.spaces`) with ASHA early stopping on the validation metric;
-every arm gets ``num_samples`` trials and the same ASHA settings. The arm's best
-configuration is picked on *validation* only (last reported ``val_mse``).
+The plan holds the task (``hmgray.task.Task``): its arms, spaces, metrics and the
+validation metric that selects. Stage 1 (search), per arm: Ray Tune + ``OptunaSearch``
+(TPE, seeded) over the arm's own space (``task.space``) with ASHA early stopping on the
+validation metric; every arm gets ``num_samples`` trials and the same ASHA settings. The
+arm's best configuration is picked on *validation* only (last reported value).
 Stage 2 (confirm): each arm's best configuration is trained again, for the full number
 of epochs, on the same K seeds for every arm, and evaluated once on *test*.
 
-An arm is a model arm (``global`` ... ``full``) or, through ``AblationPlan.arm_overrides``,
-a label for config overrides of one: e.g. ``{"direct": {"arm": "full", "head": "direct"}}``.
+An arm is one of the task's arms or, through ``AblationPlan.arm_overrides``, a label for
+config overrides of one: e.g. ``{"direct": {"arm": "full", "head": "direct"}}``.
 Such runs carry ``ablation_arm`` (the label, the results' ``arm``) in their config, and
 are searched over the space of their model arm. The confirmation stage can also re-run
 the best configurations on other training sets (:class:`Condition`, e.g. few-shot
@@ -22,7 +23,6 @@ Each trial is a Train V2 driver (:func:`hmgray.training.driver.run_trial`) that 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,24 +32,24 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from hmgray import storage
-from hmgray.errors import HmgrayError
-from hmgray.results import config_json, run_row
+from hmgray.console import say
+from hmgray.errors import ConfigError, HmgrayError
+from hmgray.results import config_json, metric_columns, run_row
+from hmgray.search.progress import OptunaJournal, Progress, fmt
 from hmgray.search.reaper import PlacementGroupReaper
-from hmgray.search.spaces import hmgnet_space, to_tune
+from hmgray.search.spaces import to_tune, validate_space
+from hmgray.task import Task
 from hmgray.training.driver import Resources, run_trial
+from hmgray.training.settings import LABELS_KEY, split_config
 
 TRIAL_DRIVER_CPU = 0.01  # the trial function only waits on its TorchTrainer
-
-
-def say(msg: str) -> None:
-    """Progress output (a module function: Tune pickles its callbacks)."""
-    print(msg, flush=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class AblationPlan:
     """Everything that defines the search and confirmation stages of one experiment."""
 
+    task: Task
     experiment: str
     dataset: str
     arms: tuple[str, ...]
@@ -62,25 +62,63 @@ class AblationPlan:
     max_concurrent: int
     resources: Resources
     fixed: dict[str, Any]  # config shared by every run (model sizes, batch size, ...)
-    metric: str = "val_mse"
-    mode: str = "min"
-    # arm label -> config overrides (must name the model "arm"); other arms are model arms
+    # arm label -> config overrides (must name the task's "arm"); other arms are the task's
     arm_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # further metrics reported by the runs to keep as results columns (e.g. test_tail_mape)
     extra_metrics: tuple[str, ...] = ()
+    # Optuna journal files: where each arm's study is mirrored (local folder; None = none)
+    journal_dir: str | None = None
+
+    @property
+    def metric(self) -> str:
+        return self.task.search_metric
+
+    @property
+    def mode(self) -> str:
+        return self.task.search_mode
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The results table's metric columns: the task's, then the extra ones."""
+        return (*metric_columns(self.task), *self.extra_metrics)
 
     def arm_config(self, arm: str) -> dict[str, Any]:
         """The config keys that make a run belong to ``arm``."""
         if arm not in self.arm_overrides:
-            return {"arm": arm}
+            return self.task.arm_config(arm)
         over = dict(self.arm_overrides[arm])
         if "arm" not in over:
-            raise HmgrayError(f"arm_overrides[{arm!r}] must name the model 'arm' it overrides")
-        return {**over, "ablation_arm": arm}
+            raise ConfigError(f"arm_overrides[{arm!r}] must name the model 'arm' it overrides")
+        return {**self.task.arm_config(over["arm"]), **over, "ablation_arm": arm}
 
     def space(self, arm: str) -> dict[str, dict[str, Any]]:
-        """The declared search space of ``arm`` (that of its model arm)."""
-        return hmgnet_space(self.arm_config(arm)["arm"])
+        """The declared search space of ``arm`` (that of its task arm)."""
+        return self.task.space(self.arm_config(arm)["arm"])
+
+    def search_config(self, arm: str) -> dict[str, Any]:
+        """The fixed part of ``arm``'s search trials (the searched keys come on top)."""
+        return {
+            **self.fixed,
+            **self.arm_config(arm),
+            "epochs": self.epochs,
+            "seed": self.search_seed,
+            "eval_test": False,
+        }
+
+    def check(self, conditions: Sequence[Condition] = ()) -> None:
+        """Refuse a plan whose runs would carry a key nothing consumes, or a malformed
+        space, before anything runs (``ConfigError`` naming the arm and the key)."""
+        for arm in self.arms:
+            space = self.space(arm)
+            validate_space(space, f"search space of arm {arm!r}")
+            probe = {**self.search_config(arm), **{k: _probe(s) for k, s in space.items()}}
+            for cond in conditions or (Condition(),):
+                for seed in self.seeds:
+                    run = {**probe, **cond.run_config(seed)}
+                    try:
+                        split_config(self.task, run)
+                    except ConfigError as exc:
+                        raise ConfigError(f"arm {arm!r}, stage {cond.stage!r}: {exc}") from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,42 +135,20 @@ class Condition:
     stage: str = "confirm"
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     seed_config: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # descriptive keys of config / seed_config (what the analysis groups by, e.g.
+    # train_set); the others must be consumed by the run
+    labels: tuple[str, ...] = ()
 
     def run_config(self, seed: int) -> dict[str, Any]:
-        return {**self.config, **self.seed_config.get(seed, {})}
+        run = {**self.config, **self.seed_config.get(seed, {})}
+        if self.labels:
+            run[LABELS_KEY] = sorted(self.labels)
+        return run
 
 
-class Progress(tune.Callback):
-    """One line per finished trial, so a long run shows where it is."""
-
-    def __init__(self, label: str, total: int, max_epochs: int):
-        self.label, self.total, self.max_epochs = label, total, max_epochs
-        self.done = 0
-        self.t0 = time.time()
-
-    def _line(self, trial, status: str) -> None:
-        self.done += 1
-        r = trial.last_result or {}
-        cfg = trial.config.get("run", trial.config)
-        arm = cfg.get("ablation_arm") or cfg.get("arm")
-        where = f" [{cfg['train_set']}]" if cfg.get("train_set") else ""
-        epochs = r.get("training_iteration", 0)
-        val = r.get("val_mse", float("nan"))
-        test = r.get("test_mse")
-        stopped = " (stopped early by ASHA)" if status == "ok" and epochs < self.max_epochs else ""
-        extra = f" test_mse={test:.1f}" if isinstance(test, float) else ""
-        say(
-            f"[{self.label}] {self.done}/{self.total} {arm}{where} seed={cfg.get('seed')} "
-            f"trial={trial.trial_id} {status}: val_mse={val:.1f}{extra} "
-            f"epochs={epochs}/{self.max_epochs}{stopped}  "
-            f"[{time.time() - self.t0:.0f}s into stage]"
-        )
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._line(trial, "ok")
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._line(trial, "ERROR")
+def _probe(spec: dict[str, Any]) -> Any:
+    """A value of a declared parameter, to check that the key is consumed."""
+    return spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
 
 
 def _tuner(
@@ -161,11 +177,12 @@ def _tuner(
     )
 
 
-def _trainable(plan: AblationPlan, datasets, market, root: str):
+def _trainable(plan: AblationPlan, datasets, context, root: str):
     fn = tune.with_parameters(
         run_trial,
         datasets=datasets,
-        market=market,
+        task=plan.task,
+        context=context,
         resources=plan.resources,
         train_storage=storage.join(root, "train"),
     )
@@ -190,7 +207,7 @@ def _rows(plan, stage: str | Callable[[dict], str], grid, provenance) -> list[di
                 max_epochs=plan.epochs,
                 error=err,
                 provenance=provenance,
-                extra_metrics=plan.extra_metrics,
+                columns=plan.columns,
             )
         )
     rows.sort(key=lambda r: r["trial_id"])
@@ -201,7 +218,7 @@ def run_search(
     plan: AblationPlan,
     arm: str,
     datasets: dict[str, ray.data.Dataset],
-    market: dict,
+    context: dict,
     root: str,
     provenance: dict[str, str],
     *,
@@ -210,17 +227,9 @@ def run_search(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Tune one arm; return its best configuration (by validation) and its result rows."""
     declared = plan.space(arm)
-    space = to_tune(declared)
-    param_space = {
-        **plan.fixed,
-        **plan.arm_config(arm),
-        "epochs": plan.epochs,
-        "seed": plan.search_seed,
-        "eval_test": False,
-        **space,
-    }
+    param_space = {**plan.search_config(arm), **to_tune(declared)}
     echo(
-        f"== search {arm}: {plan.num_samples} trials, OptunaSearch(TPE, seed={plan.search_seed})"
+        f"search {arm}: {plan.num_samples} trials, OptunaSearch(TPE, seed={plan.search_seed})"
         f" + ASHA(max_t={plan.epochs}, grace={plan.grace_period}, rf={plan.reduction_factor})"
     )
     tune_config = tune.TuneConfig(
@@ -236,10 +245,18 @@ def run_search(
         ),
         max_concurrent_trials=plan.max_concurrent,
     )
-    callbacks = [PlacementGroupReaper(), Progress(f"search {arm}", plan.num_samples, plan.epochs)]
+    label = plan.task.metric(plan.task.selection_metric).label
+    callbacks = [
+        PlacementGroupReaper(),
+        Progress(f"search {arm}", plan.num_samples, plan.metric, plan.mode, label),
+    ]
+    if plan.journal_dir:
+        callbacks.append(
+            OptunaJournal(plan.journal_dir, f"search-{arm}", declared, plan.metric, plan.mode)
+        )
     grid = _tuner(
         f"search-{arm}",
-        _trainable(plan, datasets, market, root),
+        _trainable(plan, datasets, context, root),
         param_space,
         tune_config,
         root,
@@ -257,8 +274,8 @@ def run_search(
         raise HmgrayError(f"search {arm}: no trial reported {plan.metric}")
     cfg = {k: v for k, v in best.config.items() if not k.startswith("_")}
     echo(
-        f"   best {arm}: {plan.metric}={best.metrics[plan.metric]:.1f} "
-        + " ".join(f"{k}={cfg[k]}" for k in sorted(declared))
+        f"  best {arm}: {plan.metric}={fmt(best.metrics[plan.metric])} "
+        + " ".join(f"{k}={_short(cfg[k])}" for k in sorted(declared))
     )
     return cfg, rows
 
@@ -296,7 +313,7 @@ def run_confirmation(
     plan: AblationPlan,
     best: dict[str, dict[str, Any]],
     datasets: dict[str, ray.data.Dataset],
-    market: dict,
+    context: dict,
     root: str,
     provenance: dict[str, str],
     *,
@@ -313,14 +330,18 @@ def run_confirmation(
     runs, stages = confirmation_runs(plan, best, conditions)
     sets = "" if len(conditions) == 1 else f"{len(conditions)} training sets x "
     echo(
-        f"== confirm: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)} = {len(runs)} "
-        "runs on test"
+        f"confirm: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)} = {len(runs)} "
+        "runs, evaluated on test"
     )
     tune_config = tune.TuneConfig(max_concurrent_trials=plan.max_concurrent)
-    callbacks = [PlacementGroupReaper(), Progress("confirm", len(runs), plan.epochs)]
+    label = plan.task.metric(plan.task.selection_metric).label
+    callbacks = [
+        PlacementGroupReaper(),
+        Progress("confirm", len(runs), plan.metric, plan.mode, label),
+    ]
     grid = _tuner(
         "confirm",
-        _trainable(plan, datasets, market, root),
+        _trainable(plan, datasets, context, root),
         {"run": tune.grid_search(runs)},
         tune_config,
         root,
@@ -335,3 +356,7 @@ def run_confirmation(
         return stages[key]
 
     return _rows(plan, stage_of, grid, provenance)
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)

@@ -4,56 +4,23 @@ The same declaration goes into the results table's metadata (``search_space``), 
 ``analysis/`` can rebuild each arm's Optuna study (search history, importances)
 from the stored rows. Spec per parameter:
 ``{"type": "float"|"int", "low": a, "high": b, "log": bool}`` (inclusive bounds) or
-``{"type": "categorical", "choices": [...]}``.
+``{"type": "categorical", "choices": [...]}``. A task declares its arms' spaces
+(``Task.space``); :func:`validate_space` checks one.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ray import tune
-
 from hmgray.errors import ConfigError
-
-Spec = dict[str, Any]
-Space = dict[str, Spec]
-
-# Shared by every arm: the usual training knobs.
-# Ranges from benchmarks/planted_ordering.py on the synthetic valuation data: peak
-# learning rates above ~1e-2 (one-cycle) converge to poor solutions; dropout above ~0.2
-# only slows the small models down within an 8-epoch budget.
-_COMMON: Space = {
-    "lr": {"type": "float", "low": 1e-3, "high": 8e-3, "log": True},
-    "weight_decay": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-    "dropout": {"type": "float", "low": 0.0, "high": 0.2, "log": False},
-}
-# What each granularity level adds to the search (cumulative, like the arms).
-_LEVEL: dict[str, Space] = {
-    "global": {},
-    "micro": {
-        "attention": {"type": "categorical", "choices": ["softmax", "sparsemax", "entmax15"]}
-    },
-    "meso": {"gmn_layers": {"type": "int", "low": 1, "high": 2, "log": False}},
-    "full": {
-        "gamma": {"type": "float", "low": 0.25, "high": 4.0, "log": True},
-        "gnn_layers": {"type": "int", "low": 1, "high": 2, "log": False},
-    },
-}
-_ORDER = ("global", "micro", "meso", "full")
-
-
-def hmgnet_space(arm: str) -> Space:
-    """The search space of one HMG-Net arm: common knobs + those of its levels."""
-    if arm not in _ORDER:
-        raise ConfigError(f"unknown arm {arm!r}; valid arms: {', '.join(_ORDER)}")
-    space = dict(_COMMON)
-    for level in _ORDER[: _ORDER.index(arm) + 1]:
-        space.update(_LEVEL[level])
-    return space
+from hmgray.task import Space
 
 
 def to_tune(space: Space) -> dict[str, Any]:
     """Ray Tune domains for a declared space (bounds inclusive, as declared)."""
+    from ray import tune  # not at import: analysis/ reads spaces without Ray
+
     out: dict[str, Any] = {}
     for name, spec in space.items():
         kind = spec.get("type")
@@ -68,4 +35,59 @@ def to_tune(space: Space) -> dict[str, Any]:
             out[name] = tune.choice(list(spec["choices"]))
         else:
             raise ConfigError(f"search space parameter {name!r}: unknown type {kind!r}")
+    return out
+
+
+def validate_space(space: Space, where: str = "search space") -> None:
+    """Raise ``ConfigError`` naming the parameter unless every spec is well formed:
+    a known type, finite bounds with low <= high (low > 0 on a log scale), integer bounds
+    for ``int``, a non-empty ``choices`` list for ``categorical``."""
+    if not isinstance(space, dict):
+        raise ConfigError(f"{where}: must be a dict of parameter -> spec")
+    for name, spec in space.items():
+        at = f"{where}: parameter {name!r}"
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind in ("float", "int"):
+            low, high = spec.get("low"), spec.get("high")
+            nums = (int,) if kind == "int" else (int, float)
+            if not all(isinstance(v, nums) and not isinstance(v, bool) for v in (low, high)):
+                raise ConfigError(f"{at}: 'low' and 'high' must be {kind} numbers")
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ConfigError(f"{at}: needs finite low <= high, got {low}, {high}")
+            if spec.get("log") and low <= 0:
+                raise ConfigError(f"{at}: a log scale needs low > 0, got {low}")
+        elif kind == "categorical":
+            choices = spec.get("choices")
+            if not isinstance(choices, (list, tuple)) or not choices:
+                raise ConfigError(f"{at}: 'choices' must be a non-empty list")
+        else:
+            raise ConfigError(f"{at}: unknown type {kind!r} (float, int or categorical)")
+
+
+def to_optuna(space: Space) -> dict[str, Any]:
+    """Optuna distributions of a declared space (sorted by name), for studies rebuilt or
+    mirrored from Tune's trials (the journal, the importances in ``analysis/``)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for name, spec in sorted(space.items()):
+        kind = spec.get("type")
+        if kind == "float":
+            out[name] = FloatDistribution(
+                float(spec["low"]),
+                float(spec["high"]),
+                log=bool(spec.get("log", False)),
+                step=spec.get("step"),
+            )
+        elif kind == "int":
+            out[name] = IntDistribution(
+                int(spec["low"]),
+                int(spec["high"]),
+                log=bool(spec.get("log", False)),
+                step=int(spec.get("step", 1)),
+            )
+        elif kind == "categorical":
+            out[name] = CategoricalDistribution(list(spec["choices"]))
+        else:
+            raise ValueError(f"search_space.{name}: unknown type {kind!r}")
     return out

@@ -19,14 +19,16 @@ from ray.train import DataConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from hmgray.task import Task
 
-def _train_entry(config: dict[str, Any], *, market: dict) -> None:
-    """Ray Train's per-worker entry point. The model code (torch-geometric, transformers:
-    seconds of imports) is imported here, in the worker, not in the trial's driver process.
-    """
+
+def _train_entry(config: dict[str, Any], *, task: Task, context: dict) -> None:
+    """Ray Train's per-worker entry point. The training code (torch and the family's
+    model libraries: seconds of imports) is imported here, in the worker, not in the
+    trial's driver process."""
     from hmgray.training.worker import train_loop_per_worker
 
-    train_loop_per_worker(config, market=market)
+    train_loop_per_worker(config, task=task, context=context)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ def run_trial(
     config: dict[str, Any],
     *,
     datasets: dict[str, ray.data.Dataset],
-    market: dict,
+    task: Task,
+    context: dict,
     resources: Resources,
     train_storage: str,
 ) -> None:
@@ -73,7 +76,7 @@ def run_trial(
     trial_id = tune.get_context().get_trial_id()
     wanted = ("val", "test") if flat.get("eval_test") else ("val",)
     trainer = TorchTrainer(
-        functools.partial(_train_entry, market=market),
+        functools.partial(_train_entry, task=task, context=context),
         train_loop_config=flat,
         scaling_config=resources.scaling_config(),
         datasets={"train": datasets[split], **{k: datasets[k] for k in wanted}},

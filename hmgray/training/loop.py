@@ -1,12 +1,12 @@
-"""The Ray-independent core of one training run: seeding, one epoch, evaluation.
+"""The Ray-independent core of one training run: seeding, one epoch, evaluating a split.
 
 The Ray Train worker (``hmgray.training.worker``) calls these on the batches of
 ``iter_torch_batches`` (dict[str, Tensor], contracts §3); ``benchmarks/`` calls them on
 in-memory tensors. Nothing here imports Ray, so the same code is measured in both.
 
-Loss and metrics come from the task (``hmgray.families.valuation.task``): the loss is the MSE of
-(pred - price) / MSRP (depreciation units, dimensionless; every listing weighs the same
-whatever its MSRP), the metrics are in currency units, lower is better.
+Loss and metrics come from the run's Task (``hmgray.task``): ``task.loss(out, batch,
+config)`` is minimised, ``task.evaluator(config, groups)`` accumulates over the batches of
+a split and returns the task's metrics at the end.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hmgray.families.valuation.task import compute_metrics, loss
+from hmgray.task import Task
 
 __all__ = [
     "evaluate",
@@ -76,39 +77,38 @@ def train_epoch(
     batches: Iterable[dict],
     optimizer: torch.optim.Optimizer,
     *,
-    price_scale: float,
+    task: Task,
+    config: Any,
     device: torch.device | str,
     autocast_dtype: torch.dtype | None = None,
     grad_clip: float | None = 1.0,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     after_step: Callable[[], None] | None = None,
 ) -> dict[str, float]:
-    """One pass over ``batches``; returns ``loss`` (row-weighted mean of the dimensionless
-    training loss), ``rows`` and ``seconds``.
+    """One pass over ``batches`` minimising ``task.loss(out, batch, config)``; returns
+    ``loss`` (row-weighted mean), ``rows`` and ``seconds``.
 
     ``autocast_dtype`` (e.g. ``torch.bfloat16`` on a GPU) turns autocast on; None runs in
-    float32. The heads and the loss run in float32 under autocast anyway (see
-    ``hmgray.families.valuation.model`` and ``hmgray.families.valuation.task.loss``). ``grad_clip`` is the max
-    global gradient norm (None = no clipping): one batch of extreme prices early in
-    training must not throw the small model far off. ``scheduler`` (optional) is stepped
-    after every optimiser step, so its ``total_steps`` count batches, not epochs.
-    ``after_step`` (optional) is called after every optimiser step (the worker evaluates
-    on validation there for convergence curves); it may switch the model to eval mode,
-    train mode is restored after it.
+    float32 (a task computes its loss in float32 either way). ``grad_clip`` is the max
+    global gradient norm (None = no clipping): one extreme batch early in training must not
+    throw a small model far off. ``scheduler`` (optional) is stepped after every optimiser
+    step, so its ``total_steps`` count batches, not epochs. ``after_step`` (optional) is
+    called after every optimiser step (the worker evaluates on validation there for
+    convergence curves); it may switch the model to eval mode, train mode is restored.
     """
     device = torch.device(device)
     model.train()
     total, rows, t0 = 0.0, 0, time.perf_counter()
     for raw in batches:
         batch = to_device(raw, device)
-        n = int(batch["price"].shape[0])
+        n = task.batch_rows(batch)
         if n == 0:
             continue
         with torch.autocast(
             device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
         ):
             out = model(batch)
-        lval = loss(out, batch, price_scale)
+        lval = task.loss(out, batch, config)
         optimizer.zero_grad(set_to_none=True)
         lval.backward()
         if grad_clip is not None:
@@ -133,57 +133,45 @@ def evaluate(
     model: nn.Module,
     batches: Iterable[dict],
     *,
+    task: Task,
+    config: Any,
     device: torch.device | str,
     autocast_dtype: torch.dtype | None = None,
-    price_scale: float | None = None,
-    groups: Mapping[str, Sequence[int]] | None = None,
+    with_loss: bool = False,
+    groups: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """``compute_metrics`` over all rows of all batches (mse, mae, mape, mse_subtle; currency
-    units, lower is better), plus ``rows``. The model is left in eval mode.
+    """The task's metrics over all rows of all batches (its evaluator accumulates them),
+    plus ``rows``. The model is left in eval mode.
 
-    With ``price_scale`` also ``loss``: the training loss (``hmgray.families.valuation.task.loss``,
-    depreciation units) over all rows, the quantity a convergence curve follows. With
-    ``groups`` (name -> item_model_ids) also ``<name>_<metric>`` for every metric, over the
-    rows whose ``item_model_id`` is in the group (NaN metrics for a group without rows).
+    With ``with_loss`` also ``loss``: the training loss over all rows (row-weighted mean),
+    the quantity a convergence curve follows. ``groups`` is handed to the task's evaluator
+    (e.g. metrics over a group of rows).
     """
     device = torch.device(device)
     model.eval()
-    preds, targets, subtle, items = [], [], [], []
-    loss_sum = 0.0
+    evaluator = task.evaluator(config, groups)
+    loss_sum, rows = 0.0, 0
     for raw in batches:
         batch = to_device(raw, device)
         with torch.autocast(
             device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None
         ):
             out = model(batch)
-        n = int(batch["price"].shape[0])
-        if price_scale is not None and n:
-            loss_sum += float(loss(out, batch, price_scale)) * n
-        preds.append(out["price"].float().cpu().numpy())
-        targets.append(batch["price"].float().cpu().numpy())
-        subtle.append(batch["subtle"].float().cpu().numpy())
-        if groups:
-            items.append(batch["item_model_id"].cpu().numpy())
-    if not preds:
-        pred = target = sub = np.zeros(0)
-        item = np.zeros(0, dtype=np.int64)
-    else:
-        pred, target, sub = (np.concatenate(x) for x in (preds, targets, subtle))
-        item = np.concatenate(items) if groups else np.zeros(0, dtype=np.int64)
-    out_metrics: dict[str, float] = {**compute_metrics(pred, target, sub), "rows": int(pred.size)}
-    if price_scale is not None:
-        out_metrics["loss"] = loss_sum / pred.size if pred.size else float("nan")
-    for name, ids in (groups or {}).items():
-        keep = np.isin(item, np.asarray(list(ids), dtype=np.int64))
-        for metric, value in compute_metrics(pred[keep], target[keep], sub[keep]).items():
-            out_metrics[f"{name}_{metric}"] = value
-    return out_metrics
+        n = task.batch_rows(batch)
+        if with_loss and n:
+            loss_sum += float(task.loss(out, batch, config)) * n
+        evaluator.update(out, batch)
+        rows += n
+    metrics: dict[str, float] = {**evaluator.compute(), "rows": rows}
+    if with_loss:
+        metrics["loss"] = loss_sum / rows if rows else float("nan")
+    return metrics
 
 
 def in_memory_batches(data: dict[str, Tensor], batch_size: int, gen: torch.Generator | None = None):
     """Mini-batches of a decoded split held in memory as tensors (benchmarks, in-process
     analyses); shuffled when ``gen`` is given, in order otherwise."""
-    n = len(data["price"])
+    n = len(next(iter(data.values())))
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
     for i in range(0, n, batch_size):
         idx = order[i : i + batch_size]

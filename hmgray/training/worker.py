@@ -6,15 +6,17 @@ streams ``get_dataset_shard(split).iter_torch_batches(...)``, trains for
 when ``eval_test`` is set, i.e. in the confirmation stage only), and reports one
 metrics dict per epoch: ASHA decides on ``training_iteration`` = epochs done.
 
-Every report also carries ``val_loss`` (the training loss on validation, depreciation
-units) and ``val_curve``: the run's convergence curve so far, JSON
-``{"step": [...], "epoch": [...], "val_loss": [...], "val_mse": [...]}`` with one point
+The task (``hmgray.task.Task``) supplies the model, the loss and the evaluator; the
+worker names no family. Every report carries ``val_<metric>`` for each of the task's
+metrics, ``val_loss`` (the training loss on validation) and ``val_curve``: the run's
+convergence curve so far, JSON
+``{"step": [...], "epoch": [...], "val_loss": [...], "val_<selection metric>": [...]}`` with one point
 after every epoch (optimiser step counted from 0; ``epoch`` may be fractional) and, with
 ``eval_every_steps = N > 0``, also one before the first step and one after every N-th
 step. The curve rides in the metrics of the epoch reports, so the reporting cadence
 (and ASHA's ``training_iteration``) is unchanged, and the last report holds it whole.
-With ``eval_groups`` (name -> item_model_ids), the test evaluation also reports
-``test_<name>_<metric>`` over the listings of those item models (e.g. the rare ones).
+``eval_groups`` is handed to the task's test evaluator (e.g. name -> ids of a group of
+rows, reported as ``test_<name>_<metric>``).
 
 Besides the metrics, each report carries two bookkeeping values:
 ``startup_s`` (from the trial driver's start to this worker's first training batch:
@@ -25,10 +27,10 @@ Tune stops the trial).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import ray
@@ -36,42 +38,9 @@ import ray.train
 import ray.train.torch
 import torch
 
-from hmgray.families.valuation.model import HMGNetConfig
-from hmgray.families.valuation.task import build_model
+from hmgray.task import Task
 from hmgray.training import loop
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """Optimisation knobs of one run (the model's own are in ``HMGNetConfig``)."""
-
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    epochs: int = 8
-    seed: int = 0
-    grad_clip: float = 1.0
-    eval_test: bool = False
-    torch_threads: int = 1  # one thread per worker: trials run side by side on few cores
-    eval_every_steps: int = 0  # > 0: a validation point every N optimiser steps (curves)
-    eval_groups: dict[str, list[int]] | None = None  # test metrics per item-model group
-    # validation batches up to this size are kept in the worker after the first pass and
-    # replayed: each pass through Ray Data costs ~1.5 s of pipeline start-up even for 600
-    # materialised rows (measured on 2 cores), more than evaluating the model on them
-    val_cache_bytes: int = 256 * 2**20
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainSettings:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(HMGNetConfig))
-
-
-def model_config(config: dict[str, Any]) -> HMGNetConfig:
-    """The model part of a flat trial config (Tune hands plain dicts)."""
-    return HMGNetConfig.from_dict({k: v for k, v in config.items() if k in MODEL_FIELDS})
+from hmgray.training.settings import split_config
 
 
 def _placement_group_hex() -> str:
@@ -79,21 +48,22 @@ def _placement_group_hex() -> str:
     return pg.id.hex() if pg is not None else ""
 
 
-def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
-    """Train one HMG-Net run; see the module docstring for what is reported."""
+def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mapping) -> None:
+    """Train one run of ``task``; see the module docstring for what is reported."""
     driver_t0 = float(config.get("_driver_t0", time.time()))
-    settings = TrainSettings.from_dict(config)
+    model_cfg, settings, _ = split_config(task, config)
+    select = task.selection_metric
     torch.set_num_threads(settings.torch_threads)
     loop.seed_everything(settings.seed + ray.train.get_context().get_world_rank())
 
     device = ray.train.torch.get_device()
     use_bf16 = device.type == "cuda"
-    model = build_model(model_config(config), market)
+    model = task.build_model(model_cfg, context)
     model = ray.train.torch.prepare_model(model)
     optimizer = loop.make_optimizer(model, settings.lr, settings.weight_decay)
-    # One-cycle schedule (15% warm-up, cosine decay to the end of `epochs`): measured on
-    # the valuation task to beat a constant rate at the same budget. An ASHA-stopped
-    # trial simply stops on its way down the schedule.
+    # One-cycle schedule (15% warm-up, cosine decay to the end of `epochs`): measured to
+    # beat a constant rate at the same budget. An ASHA-stopped trial simply stops on its
+    # way down the schedule.
     world = ray.train.get_context().get_world_size()
     rows = int(config.get("_train_rows", 0)) or settings.batch_size
     steps_per_epoch = math.ceil(rows / (settings.batch_size * world)) + 1  # +1: uneven shards
@@ -103,7 +73,6 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
         total_steps=settings.epochs * steps_per_epoch,
         pct_start=0.15,
     )
-    price_scale = float(config.get("price_scale", HMGNetConfig.price_scale))
 
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -112,7 +81,7 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
     startup_s = None
     first_batch_at: list[float] = []
 
-    curve: dict[str, list[float]] = {"step": [], "epoch": [], "val_loss": [], "val_mse": []}
+    curve: dict[str, list[float]] = {"step": [], "epoch": [], "val_loss": [], f"val_{select}": []}
     step = 0
     steps_per_pass = 0  # optimiser steps of one epoch, known once the first epoch has run
     last_val: dict[str, float] = {}
@@ -124,15 +93,12 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
     def validate() -> dict[str, float]:
         """Evaluate on validation at the current step and put the point on the curve."""
         val = loop.evaluate(
-            model,
-            val_batches,
-            device=device,
-            price_scale=price_scale,
+            model, val_batches, task=task, config=model_cfg, device=device, with_loss=True
         )
         curve["step"].append(step)
         curve["epoch"].append(round(step / steps_per_pass, 4) if steps_per_pass else 0.0)
         curve["val_loss"].append(val["loss"])
-        curve["val_mse"].append(val["mse"])
+        curve[f"val_{select}"].append(val[select])
         last_val.clear()
         last_val.update(val, at_step=step)
         return val
@@ -161,7 +127,8 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
             model,
             batches,
             optimizer,
-            price_scale=price_scale,
+            task=task,
+            config=model_cfg,
             device=device,
             autocast_dtype=torch.bfloat16 if use_bf16 else None,
             grad_clip=settings.grad_clip,
@@ -174,7 +141,7 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
         if startup_s is None:
             arrived = first_batch_at[0] if first_batch_at else time.time()
             startup_s = arrived - driver_t0 - pre_train_s
-        # the epoch's validation: reuse the point an every-N-steps evaluation just made
+        # the epoch's validation: reuse the point an every-N-steps pass just made
         val = dict(last_val) if last_val.get("at_step") == step else validate()
         val.pop("at_step", None)
         metrics = {f"val_{k}": v for k, v in val.items() if k != "rows"}
@@ -183,6 +150,8 @@ def train_loop_per_worker(config: dict[str, Any], *, market: dict) -> None:
             test = loop.evaluate(
                 model,
                 test_shard.iter_torch_batches(batch_size=256),
+                task=task,
+                config=model_cfg,
                 device=device,
                 groups=settings.eval_groups,
             )

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from hmgray.results import results_schema
+from hmgray.results import metric_columns, results_schema
+from hmgray.task import get_task
 
 ARMS = ("direct", "anchor")
 K = (5, 20, 80)
@@ -145,5 +146,7 @@ def make_anchor_table(
                 for metric in BASE:
                     row[metric] = value(metric, arm, train_set, seed)
                 rows.append(row)
-    table = pa.Table.from_pylist(rows, schema=results_schema(EXTRA))
+    table = pa.Table.from_pylist(
+        rows, schema=results_schema((*metric_columns(get_task("valuation")), *EXTRA))
+    )
     return table.replace_schema_metadata({"hmgray": json.dumps(meta or metadata(seeds))})

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hmgray.results import SCHEMA as RESULTS_SCHEMA
+from hmgray.results import metric_columns, results_schema
+from hmgray.task import get_task
 from tests.data.test_storage import moto_s3  # noqa: F401  (S3 server fixture, re-used here)
 
 ARMS = ("full", "no_market", "no_scene", "no_text", "flat")
@@ -43,7 +44,7 @@ SEARCH_SPACE = {
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 # The writer's own schema (contracts §5): fixtures stay in step with real results tables.
-SCHEMA = RESULTS_SCHEMA
+SCHEMA = results_schema(metric_columns(get_task("valuation")))
 
 
 def _pattern(*ints: int) -> float:

@@ -8,8 +8,9 @@ import pytest
 
 from hmgray import storage
 from hmgray.data import shards
-from hmgray.data.shards import MANIFEST_NAME, load_manifest, write_shards
+from hmgray.data.shards import MANIFEST_NAME, load_manifest
 from hmgray.errors import DataError, StorageError
+from hmgray.families.valuation.data.listing_shards import write_listing_shards
 from hmgray.families.valuation.data.market import build_market
 from hmgray.families.valuation.data.schema import LISTING_SCHEMA, SCHEMA_VERSION
 from hmgray.families.valuation.data.synth import ITEM_MODELS, LOCATIONS
@@ -32,7 +33,7 @@ def _market(train: pa.Table) -> dict:
 def _write(tables, out, **kw):
     kw.setdefault("rows_per_file", 16)
     kw.setdefault("row_group_rows", 5)
-    return write_shards(
+    return write_listing_shards(
         tables,
         str(out),
         dataset="unit",
@@ -66,7 +67,8 @@ def test_round_trip(small_tables, tmp_path):
 
     raw = json.loads((out / MANIFEST_NAME).read_text())
     assert raw["format"] == "hmgray-shards" and raw["schema_version"] == SCHEMA_VERSION
-    assert raw["dataset"] == "unit" and raw["image_size"] == [48, 48]
+    assert raw["dataset"] == "unit" and raw["context"]["image_size"] == [48, 48]
+    assert raw["task"] == "valuation" and raw["format_version"] == shards.FORMAT_VERSION
     for entry in raw["files"]:
         data = (out / entry["path"]).read_bytes()
         assert entry["bytes"] == len(data)
@@ -76,7 +78,7 @@ def test_round_trip(small_tables, tmp_path):
     for uri in (str(out), str(out / MANIFEST_NAME)):
         loaded = load_manifest(uri)
         assert loaded.hash == m.hash and loaded.files == m.files and loaded.uri == str(out)
-        assert loaded.market == m.market and loaded.dataset == "unit"
+        assert loaded.context["market"] == m.context["market"] and loaded.dataset == "unit"
 
     # the data itself round-trips; row groups as requested
     back = pa.concat_tables([storage.read_parquet(u) for u in m.files_for("train")])
@@ -233,7 +235,7 @@ def test_corrupt_manifest_json(dataset):
         ("format", "parquet-bag", r"field 'format' is 'parquet-bag'"),
         ("schema_version", 2, r"field 'schema_version' is 2, expected 1"),
         ("files", {"a": 1}, r"field 'files' must be a list"),
-        ("image_size", [48], r"field 'image_size'"),
+        ("context", {"image_size": [48], "market": {}}, r"field 'image_size'"),
     ],
 )
 def test_wrong_manifest_fields(dataset, key, value, pattern):
@@ -246,7 +248,7 @@ def test_wrong_manifest_fields(dataset, key, value, pattern):
 
 def test_missing_market_field(dataset):
     raw = _raw(dataset)
-    del raw["market"]["edges"]["period__next__period"]
+    del raw["context"]["market"]["edges"]["period__next__period"]
     _save_raw(dataset, raw)
     with pytest.raises(DataError, match=r"field 'market.edges.period__next__period' is missing"):
         load_manifest(str(dataset), verify=False)
@@ -360,7 +362,7 @@ def test_relative_paths_become_absolute(small_tables, tmp_path, monkeypatch):
 
 def test_non_json_generator_rejected_before_writing(small_tables, tmp_path):
     with pytest.raises(DataError, match=r"field 'generator' is not valid JSON"):
-        write_shards(
+        write_listing_shards(
             small_tables,
             str(tmp_path / "ds"),
             dataset="unit",
@@ -369,3 +371,40 @@ def test_non_json_generator_rejected_before_writing(small_tables, tmp_path):
             image_size=(48, 48),
         )
     assert not (tmp_path / "ds").exists()
+
+
+# --------------------------------------------------------------------- format versions
+
+
+def _rewrite_manifest(folder, edit) -> None:
+    path = folder / MANIFEST_NAME
+    raw = json.loads(path.read_text())
+    edit(raw)
+    path.write_text(json.dumps(raw))
+
+
+def test_a_version_1_manifest_loads_for_the_task_that_reads_it(small_tables, tmp_path):
+    out = tmp_path / "ds"
+    m = _write(small_tables, out)
+
+    def to_v1(raw):  # the layout written before manifests named their task
+        context = raw.pop("context")
+        del raw["task"], raw["format_version"]
+        raw.update(context)
+
+    _rewrite_manifest(out, to_v1)
+    loaded = load_manifest(str(out), task="valuation")
+    assert loaded.task is None and loaded.context == m.context
+    with pytest.raises(DataError, match="names no task"):
+        load_manifest(str(out))
+
+
+def test_a_manifest_of_another_task_or_format_is_refused(small_tables, tmp_path):
+    out = tmp_path / "ds"
+    _write(small_tables, out)
+    _rewrite_manifest(out, lambda raw: raw.update(task="ctr"))
+    with pytest.raises(DataError, match="field 'task' is 'ctr'.*task 'valuation'"):
+        load_manifest(str(out), task="valuation")
+    _rewrite_manifest(out, lambda raw: raw.update(task="valuation", format_version=9))
+    with pytest.raises(DataError, match="field 'format_version' is 9"):
+        load_manifest(str(out))

@@ -35,8 +35,9 @@ def search(out: str) -> None:
     """Run one arm's search on a fresh 2-CPU local Ray; write rows + reaper record to ``out``."""
     import ray
 
-    from hmgray.data.ray_dataset import DecodeOptions, decoded_splits
+    from hmgray.data.ray_dataset import decoded_splits
     from hmgray.families.valuation.data.synth import write_synthetic_valuation
+    from hmgray.families.valuation.task import ValuationTask
     from hmgray.ray_runtime import init_ray
     from hmgray.search import ablation
     from hmgray.search.reaper import PlacementGroupReaper
@@ -54,15 +55,21 @@ def search(out: str) -> None:
     # results spread out (seen: ASHA stops trial 3 with val_mse 28% above its cutoff).
     # Trials run one at a time and everything is seeded, so the decisions repeat.
     wide = {"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
-    ablation.hmgnet_space = lambda arm: wide
+
+    class WideLR(ValuationTask):
+        def space(self, arm):
+            return wide
+
+    task = WideLR()
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = write_synthetic_valuation(os.path.join(tmp, "data"), n=160, seed=0)
         init_ray(num_cpus=2)
         try:
-            opts = DecodeOptions()
-            datasets = decoded_splits(manifest, ("train", "val"), opts)
+            fixed = {**task.fixed_settings(manifest), "price_scale": 1000.0, "d_model": 16}
+            datasets = decoded_splits(manifest, task, fixed, ("train", "val"))
             plan = ablation.AblationPlan(
+                task=task,
                 experiment="asha",
                 dataset=manifest.dataset,
                 arms=("global",),
@@ -76,19 +83,11 @@ def search(out: str) -> None:
                 # what the experiment script gives one run on 2 CPUs (all but the
                 # drivers' share): a leaked group leaves no room for the next trial
                 resources=Resources(cpus_per_worker=1.95),
-                fixed={
-                    "image_size": list(manifest.image_size),
-                    "max_words": opts.max_words,
-                    "max_regions": opts.max_regions,
-                    "vocab_size": opts.vocab_size,
-                    "price_scale": 1000.0,
-                    "batch_size": 32,
-                    "d_model": 16,
-                },
+                fixed=fixed,
             )
             t0 = time.time()
             _, rows = ablation.run_search(
-                plan, "global", datasets, manifest.market, tmp, {"git_commit": "test"}
+                plan, "global", datasets, manifest.context["market"], tmp, {"git_commit": "test"}
             )
             record = {
                 "seconds": time.time() - t0,

@@ -2,14 +2,16 @@
 
 import pytest
 
-from hmgray.errors import HmgrayError
+from hmgray.errors import ConfigError, HmgrayError
+from hmgray.families.valuation.space import hmgnet_space
 from hmgray.search.ablation import AblationPlan, Condition, confirmation_runs
-from hmgray.search.spaces import hmgnet_space
+from hmgray.task import get_task
 from hmgray.training.driver import Resources
 
 
 def _plan(**over) -> AblationPlan:
     kw = dict(
+        task=get_task("valuation"),
         experiment="e",
         dataset="d",
         arms=("direct", "anchor"),
@@ -72,3 +74,26 @@ def test_conditions_add_their_keys_per_seed_and_label_the_stage():
     }
     with pytest.raises(HmgrayError, match="same run"):
         confirmation_runs(plan, best, [Condition(), Condition("again")])
+
+
+def test_check_refuses_a_key_that_no_part_of_the_run_consumes():
+    _plan().check()  # the model's, the training's and the run's keys pass
+    with pytest.raises(ConfigError, match="'d_modle'"):
+        _plan(fixed={"d_modle": 16}).check()
+
+
+def test_check_refuses_a_misspelt_searched_key(monkeypatch):
+    task = get_task("valuation")
+    space = {**hmgnet_space("full"), "gama": {"type": "float", "low": 0.1, "high": 1.0}}
+    monkeypatch.setattr(type(task), "space", lambda self, arm: space)
+    with pytest.raises(ConfigError, match="arm 'direct'.*'gama'"):
+        _plan().check()
+
+
+def test_condition_labels_are_allowed_and_other_condition_keys_are_not():
+    labelled = Condition(
+        "fewshot", {"train_set": "k=5", "fewshot_k": 5}, labels=("train_set", "fewshot_k")
+    )
+    _plan().check([labelled])
+    with pytest.raises(ConfigError, match="stage 'fewshot'.*'fewshot_k'"):
+        _plan().check([Condition("fewshot", {"fewshot_k": 5})])

@@ -5,7 +5,8 @@ import pytest
 from ray.tune.search.optuna import OptunaSearch
 
 from hmgray.errors import ConfigError
-from hmgray.search.spaces import hmgnet_space, to_tune
+from hmgray.families.valuation.space import hmgnet_space
+from hmgray.search.spaces import to_tune
 
 ARMS = ("global", "micro", "meso", "full")
 N = 4000  # enough draws that every value of a 1..3 integer range appears (P(miss) ~ 1e-700)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from hmgray.families.valuation.model import HMGNetConfig
 from hmgray.families.valuation.task import build_model, compute_metrics
+from hmgray.task import get_task
 from hmgray.training.loop import (
     evaluate,
     make_optimizer,
@@ -17,6 +19,8 @@ from tests.fakes import fake_batch, fake_market
 # hidden size 24: the loop is under test, not the model's capacity
 CFG = {"arm": "micro", "d_model": 24, "text_heads": 2, "vocab_size": 1000, "dropout": 0.0}
 SCALE = 1000.0
+TASK = get_task("valuation")  # the loop takes its loss and evaluator from the task
+RUN = {"task": TASK, "config": HMGNetConfig(**CFG, price_scale=SCALE)}
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +41,7 @@ def test_loss_decreases_on_a_fixed_batch(arm):
     model = _model(arm)
     batch = fake_batch(8, market=fake_market(), seed=1)
     opt = make_optimizer(model, lr=3e-3, weight_decay=0.0)
-    losses = [
-        train_epoch(model, [batch], opt, price_scale=SCALE, device="cpu")["loss"] for _ in range(30)
-    ]
+    losses = [train_epoch(model, [batch], opt, **RUN, device="cpu")["loss"] for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0], losses
 
 
@@ -47,7 +49,7 @@ def test_train_epoch_reports_row_weighted_loss_and_rows():
     model = _model()
     opt = make_optimizer(model, lr=0.0, weight_decay=0.0)  # lr 0: parameters do not move
     batches = [fake_batch(5, seed=1), fake_batch(3, seed=2)]
-    out = train_epoch(model, batches, opt, price_scale=SCALE, device="cpu")
+    out = train_epoch(model, batches, opt, **RUN, device="cpu")
     assert out["rows"] == 8 and out["seconds"] > 0
     # dropout is 0, so train-mode predictions equal eval-mode ones: recompute independently
     model.eval()
@@ -60,7 +62,7 @@ def test_train_epoch_reports_row_weighted_loss_and_rows():
 def test_evaluate_equals_compute_metrics_on_concatenated_predictions():
     model = _model("full")
     batches = [fake_batch(4, seed=s) for s in (3, 4, 5)]
-    got = evaluate(model, batches, device="cpu")
+    got = evaluate(model, batches, **RUN, device="cpu")
     with torch.no_grad():
         pred = np.concatenate([model(b)["price"].numpy() for b in batches])
     target = np.concatenate([b["price"].numpy() for b in batches])
@@ -75,7 +77,7 @@ def test_evaluate_equals_compute_metrics_on_concatenated_predictions():
 
 
 def test_evaluate_no_batches_gives_nan():
-    out = evaluate(_model(), [], device="cpu")
+    out = evaluate(_model(), [], **RUN, device="cpu")
     assert out["rows"] == 0 and np.isnan(out["mse"])
 
 
@@ -85,8 +87,8 @@ def test_seeding_gives_identical_runs():
         model = build_model({**CFG, "dropout": 0.1}, fake_market())
         opt = make_optimizer(model, lr=1e-3, weight_decay=0.01)
         batches = [fake_batch(6, seed=s) for s in range(3)]
-        tr = train_epoch(model, batches, opt, price_scale=SCALE, device="cpu")
-        return tr["loss"], evaluate(model, batches, device="cpu")["mse"]
+        tr = train_epoch(model, batches, opt, **RUN, device="cpu")
+        return tr["loss"], evaluate(model, batches, **RUN, device="cpu")["mse"]
 
     assert run(7) == run(7)
     assert run(7) != run(8)
@@ -115,10 +117,10 @@ def test_after_step_runs_after_every_step_and_train_mode_comes_back():
 
     def hook():
         seen.append(model.training)
-        evaluate(model, [fake_batch(2, seed=9)], device="cpu")  # leaves eval mode on
+        evaluate(model, [fake_batch(2, seed=9)], **RUN, device="cpu")  # leaves eval mode on
 
     batches = [fake_batch(3, seed=s) for s in range(4)]
-    train_epoch(model, batches, opt, price_scale=SCALE, device="cpu", after_step=hook)
+    train_epoch(model, batches, opt, **RUN, device="cpu", after_step=hook)
     assert seen == [True] * 4  # each step trained in train mode, hook ran once per step
     assert model.training
 
@@ -126,17 +128,17 @@ def test_after_step_runs_after_every_step_and_train_mode_comes_back():
 def test_evaluate_loss_is_the_training_loss_over_all_rows():
     model = _model("full")
     batches = [fake_batch(4, seed=s) for s in (3, 4, 5)]
-    got = evaluate(model, batches, device="cpu", price_scale=SCALE)
+    got = evaluate(model, batches, **RUN, device="cpu", with_loss=True)
     with torch.no_grad():
         rel = torch.cat([(model(b)["price"] - b["price"]) / b["msrp"] for b in batches])
     assert got["loss"] == pytest.approx(float(rel.pow(2).mean()), rel=1e-5)
-    assert "loss" not in evaluate(model, batches, device="cpu")  # only when asked
+    assert "loss" not in evaluate(model, batches, **RUN, device="cpu")  # only when asked
 
 
 def test_evaluate_groups_are_metrics_over_their_item_models():
     model = _model("full")
     batches = [fake_batch(6, seed=s) for s in (3, 4)]
-    got = evaluate(model, batches, device="cpu", groups={"rare": [0, 1], "none": [99]})
+    got = evaluate(model, batches, **RUN, device="cpu", groups={"rare": [0, 1], "none": [99]})
     with torch.no_grad():
         pred = np.concatenate([model(b)["price"].numpy() for b in batches])
     target = np.concatenate([b["price"].numpy() for b in batches])

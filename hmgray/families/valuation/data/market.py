@@ -21,7 +21,7 @@ import numpy as np
 
 from hmgray.errors import ConfigError
 
-__all__ = ["MARKET_KEYS", "build_market", "haversine_km"]
+__all__ = ["EDGE_KEYS", "MARKET_KEYS", "build_market", "haversine_km"]
 
 MARKET_KEYS = (
     "location_names",
@@ -31,6 +31,12 @@ MARKET_KEYS = (
     "item_models",
     "item_model_msrp",
     "edges",
+)
+EDGE_KEYS = (
+    "item__sold_in__location",
+    "item__sold_at__period",
+    "location__near__location",
+    "period__next__period",
 )
 
 EARTH_RADIUS_KM = 6371.0

@@ -89,8 +89,9 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from hmgray.data.shards import Manifest, write_shards
+from hmgray.data.shards import Manifest
 from hmgray.errors import ConfigError
+from hmgray.families.valuation.data.listing_shards import write_listing_shards
 from hmgray.families.valuation.data.market import build_market
 from hmgray.families.valuation.data.schema import GT_FIELDS, listing_schema
 
@@ -687,7 +688,7 @@ def write_synthetic_valuation(
         train_location_ids=train.column("location_id").to_numpy(),
         train_periods=train.column("period").to_numpy(),
     )
-    return write_shards(
+    return write_listing_shards(
         tables,
         out_uri,
         dataset=DATASET_NAME,

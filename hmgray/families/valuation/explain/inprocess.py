@@ -22,13 +22,12 @@ import torch
 from torch import Tensor
 
 from hmgray import storage
-from hmgray.data.ray_dataset import DecodeOptions
 from hmgray.data.shards import Manifest
 from hmgray.data.text import tokenize
 from hmgray.errors import DataError
 from hmgray.families.valuation.data.decode import decode_batch
 from hmgray.families.valuation.model import HMGNet, HMGNetConfig
-from hmgray.families.valuation.task import build_model
+from hmgray.families.valuation.task import ValuationTask, build_model
 from hmgray.training.loop import (
     evaluate,
     in_memory_batches,
@@ -38,6 +37,8 @@ from hmgray.training.loop import (
 )
 
 __all__ = ["Split", "TrainRecipe", "load_split", "train_model"]
+
+TASK = ValuationTask()
 
 
 @dataclass
@@ -70,25 +71,28 @@ class Split:
         )
 
 
-def load_split(manifest: Manifest, split: str, opts: DecodeOptions | None = None) -> Split:
-    """Read and decode every shard of ``split`` (raises DataError naming a bad shard)."""
-    opts = opts or DecodeOptions()
+def load_split(manifest: Manifest, split: str, opts: dict | None = None) -> Split:
+    """Read and decode every shard of ``split`` (raises DataError naming a bad shard).
+    ``opts``: the decoder's paddings (default: the task's ``DECODE_DEFAULTS``)."""
+    from hmgray.families.valuation.task import DECODE_DEFAULTS
+
+    opts = {**DECODE_DEFAULTS, **(opts or {})}
     tables = [storage.read_parquet(uri) for uri in manifest.files_for(split)]
     table = pa.concat_tables(tables) if tables else None
     if table is None or table.num_rows == 0:
         raise DataError(f"{manifest.uri}: split {split!r} has no listings")
     np_batch = decode_batch(
         table,
-        image_size=manifest.image_size,
-        max_words=opts.max_words,
-        max_regions=opts.max_regions,
-        vocab_size=opts.vocab_size,
+        image_size=manifest.context["image_size"],
+        max_words=opts["max_words"],
+        max_regions=opts["max_regions"],
+        vocab_size=opts["vocab_size"],
     )
     gt_cols = [c for c in table.column_names if c.startswith("gt_")]
     return Split(
         batch={k: torch.from_numpy(v) for k, v in np_batch.items()},
         listing_id=table.column("listing_id").to_pylist(),
-        words=[tokenize(t)[: opts.max_words] for t in table.column("description").to_pylist()],
+        words=[tokenize(t)[: opts["max_words"]] for t in table.column("description").to_pylist()],
         gt=table.select(gt_cols).to_pydict() if gt_cols else {},
     )
 
@@ -131,13 +135,17 @@ def train_model(
             model,
             in_memory_batches(train, recipe.batch_size, gen),
             opt,
-            price_scale=cfg.price_scale,
+            task=TASK,
+            config=cfg,
             device="cpu",
             scheduler=sched,
         )
         row = {"epoch": ep + 1, "train_loss": tr["loss"], "val_mse": float("nan")}
         if val is not None:
-            row["val_mse"] = evaluate(model, in_memory_batches(val, 256), device="cpu")["mse"]
+            val_batches = in_memory_batches(val, 256)
+            row["val_mse"] = evaluate(model, val_batches, task=TASK, config=cfg, device="cpu")[
+                "mse"
+            ]
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if log:

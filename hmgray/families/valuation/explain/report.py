@@ -175,7 +175,7 @@ def _against_defects(
     bodies = b["scene_boxes"][dsel, 0].tolist()
     db = {k: v[dsel] for k, v in b.items()}
     seed_everything(settings.init_seed)  # the trained model's initial weights
-    untrained = build_model(cfg, manifest.market).eval()
+    untrained = build_model(cfg, manifest.context["market"]).eval()
     maps = {
         ("ig", "trained"): attr["ig"].pixel_map()[dsel],
         ("gxi", "trained"): attr["gxi"].pixel_map()[dsel],
@@ -297,8 +297,8 @@ def explain(
 
     # -- market ------------------------------------------------------------------------
     t0 = time.time()
-    n_loc = len(manifest.market["location_names"])
-    n_per = int(manifest.market["num_periods"])
+    n_loc = len(manifest.context["market"]["location_names"])
+    n_per = int(manifest.context["market"]["num_periods"])
     m_ids = list(range(min(n, settings.market_listings)))
     mgrid = market_grid(model, {k: v[m_ids] for k, v in b.items()}, n_loc, n_per)
     mean_shift = market_shift(mgrid).mean(0).numpy()  # (nL, nT)
@@ -377,7 +377,7 @@ def explain(
             defect_box=dbox,
             gxi_map=attr["gxi"].pixel_map()[i].numpy(),
         )
-        loc_names = manifest.market["location_names"]
+        loc_names = manifest.context["market"]["location_names"]
         rep.files[f"listings/{fname}-market.png"] = market_png(
             pgrid[k], loc_names, title=f"{lid}: the same listing at every location x period"
         )
@@ -401,7 +401,7 @@ def explain(
         )
     rep.files["market.png"] = market_png(
         pgrid[0] if pick else mgrid[0].numpy(),
-        manifest.market["location_names"],
+        manifest.context["market"]["location_names"],
         title=f"market graph: delta across locations and periods ({settings.split} split)",
         mean_shift=mean_shift,
         planted_shift=planted,

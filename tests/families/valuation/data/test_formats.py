@@ -119,7 +119,7 @@ def test_craigslist_shards_verify_and_decode(craigslist):
     assert m.hash == manifest.hash and m.dataset == "craigslist-vehicles"
     assert sum(m.rows(s) for s in m.splits) == report.rows_kept == 15
     table = _read_all(m)
-    batch = decode_batch(table, image_size=tuple(m.image_size))
+    batch = decode_batch(table, image_size=tuple(m.context["image_size"]))
     assert batch["image"].shape == (15, 3, 48, 48)
     assert batch["has_image"].sum() == 15 - 3  # rows 15, 16, 18 have no usable image
     # placeholders: one whole-image region exactly when there is an image; a token chain
@@ -189,12 +189,15 @@ def test_craigslist_values(craigslist):
     assert sierra["period"] == 3  # 92.7 days after t0
     assert rows["7307412733"]["period"] == 1  # 2021-03-28T20:00Z: 55.8 days
     assert rows["7302865579"]["period"] == 0
-    assert manifest.market["num_periods"] == 4 and manifest.market["period_days"] == 30
+    assert (
+        manifest.context["market"]["num_periods"] == 4
+        and manifest.context["market"]["period_days"] == 30
+    )
 
 
 def test_craigslist_market(craigslist):
     manifest, _ = craigslist
-    market = manifest.market
+    market = manifest.context["market"]
     assert market["location_names"] == [
         "auburn, al",
         "boston, ma",
@@ -274,7 +277,7 @@ def test_mercari_shards_verify_and_decode(mercari):
     manifest, report = mercari
     m = load_manifest(manifest.uri, verify=True)
     table = _read_all(m)
-    batch = decode_batch(table, image_size=tuple(m.image_size))
+    batch = decode_batch(table, image_size=tuple(m.context["image_size"]))
     assert table.num_rows == report.rows_kept == 12 and report.rows_read == 24
     assert batch["has_image"].sum() == 12 - 2  # ids 18 and 23 have no image file
     assert report.missing_images == 2
@@ -304,7 +307,7 @@ def test_mercari_values_and_market(mercari):
     assert rows["20"]["description"] == "Nike Roshe One. like new condition"  # placeholder removed
     assert rows["7"]["msrp"] == 299.99  # table key "  Nintendo   Consoles "
     assert rows["14"]["description"].startswith("PINK hoodie caf\ufffd edition")
-    market = manifest.market
+    market = manifest.context["market"]
     assert market["location_names"] == ["shipping: buyer pays", "shipping: seller pays"]
     assert rows["1"]["location_id"] == 0 and rows["2"]["location_id"] == 1  # shipping 0 / 1
     assert market["num_periods"] == 1 and market["edges"]["period__next__period"] == []
@@ -318,7 +321,7 @@ def test_mercari_single_location_and_key_choice(tmp_path):
         str(ME_TSV), str(tmp_path / "out"), msrp_uri=str(msrp), images_dir=None,
         location="single", msrp_key=("category_leaf",),
     )  # fmt: skip
-    assert manifest.market["location_names"] == ["mercari (us)"]
+    assert manifest.context["market"]["location_names"] == ["mercari (us)"]
     # brandless rows 1, 4, 5 are no longer dropped for their brand (rows 4, 5 are unmatched)
     assert report.unmatched_msrp["t-shirts"] == 1
     assert report.missing_images == report.rows_kept  # no folder: every image missing
@@ -497,15 +500,15 @@ def test_converted_shards_train_the_full_arm(craigslist, mercari):
     torch.manual_seed(0)
     for manifest, _ in (craigslist, mercari):
         table = storage.read_parquet(manifest.files_for("train")[0])
-        batch = decode_batch(table, image_size=tuple(manifest.image_size), max_regions=4)
+        batch = decode_batch(table, image_size=tuple(manifest.context["image_size"]), max_regions=4)
         batch = {k: torch.from_numpy(v) for k, v in batch.items()}
         cfg = {
             "arm": "full",
             "d_model": 16,
             "text_heads": 2,
-            "image_size": list(manifest.image_size),
+            "image_size": list(manifest.context["image_size"]),
         }
-        net = build_model(cfg, manifest.market)
+        net = build_model(cfg, manifest.context["market"])
         value = loss(net(batch), batch, 1000.0)
         value.backward()
         assert torch.isfinite(value), manifest.dataset

@@ -40,7 +40,7 @@ def test_splits_schema_and_market(tmp_path, small_tables):
         validate_table_values(t, split)
     m = V.write_synthetic_valuation(str(tmp_path / "ds"), n=60, seed=0)
     loaded = load_manifest(str(tmp_path / "ds"))
-    assert loaded.dataset == "synthetic-valuation" and loaded.image_size == (48, 48)
+    assert loaded.dataset == "synthetic-valuation" and loaded.context["image_size"] == [48, 48]
     train = small_tables["train"]
     pairs = sorted(
         {
@@ -52,9 +52,11 @@ def test_splits_schema_and_market(tmp_path, small_tables):
             )
         }
     )
-    assert m.market["edges"]["item__sold_in__location"] == [list(p) for p in pairs]
-    assert m.market["item_models"] == [im.name for im in V.ITEM_MODELS]
-    assert len(m.market["location_names"]) == 8 and m.market["num_periods"] == 6
+    assert m.context["market"]["edges"]["item__sold_in__location"] == [list(p) for p in pairs]
+    assert m.context["market"]["item_models"] == [im.name for im in V.ITEM_MODELS]
+    assert (
+        len(m.context["market"]["location_names"]) == 8 and m.context["market"]["num_periods"] == 6
+    )
 
 
 def test_cli(tmp_path):

@@ -49,10 +49,15 @@ def localisation(tmp_path_factory):
         manifest = write_synthetic_valuation(str(folder), N_LISTINGS, seed=0)
         manifest = load_manifest(str(folder), verify=False)
         train, test = load_split(manifest, "train"), load_split(manifest, "test")
-        msrp = manifest.market["item_model_msrp"]
+        msrp = manifest.context["market"]["item_model_msrp"]
         cfg = HMGNetConfig(arm="full", dropout=0.0, price_scale=float(np.mean(msrp)))
         model, _ = train_model(
-            cfg, manifest.market, train.batch, None, TrainRecipe(epochs=EPOCHS, seed=SEED), log=None
+            cfg,
+            manifest.context["market"],
+            train.batch,
+            None,
+            TrainRecipe(epochs=EPOCHS, seed=SEED),
+            log=None,
         )
         sel = [
             i
@@ -64,7 +69,7 @@ def localisation(tmp_path_factory):
         subtle = sub.gt["gt_defect_subtle"]
         bodies = sub.batch["scene_boxes"][:, 0].tolist()
         seed_everything(SEED)
-        untrained = build_model(cfg, manifest.market).eval()
+        untrained = build_model(cfg, manifest.context["market"]).eval()
         maps = {
             "ig": integrated_gradients(model, sub.batch, steps=16).pixel_map(),
             "gxi": gradient_x_input(model, sub.batch).pixel_map(),

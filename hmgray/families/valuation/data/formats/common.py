@@ -60,9 +60,10 @@ import pyarrow.fs as pafs
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hmgray import storage
-from hmgray.data.shards import Manifest, write_shards
+from hmgray.data.shards import Manifest
 from hmgray.data.text import tokenize
 from hmgray.errors import ConfigError, DataError, HmgrayError
+from hmgray.families.valuation.data.listing_shards import write_listing_shards
 from hmgray.families.valuation.data.market import build_market
 from hmgray.families.valuation.data.schema import LISTING_SCHEMA
 
@@ -859,7 +860,7 @@ def finish_conversion(
         "rows_kept": report.rows_kept,
         "rows_dropped": report.rows_dropped,
     }
-    manifest = write_shards(
+    manifest = write_listing_shards(
         tables,
         out_uri,
         dataset=dataset,

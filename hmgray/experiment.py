@@ -1,0 +1,486 @@
+"""The experiment runner: the one owner of an experiment's folder and of its stages.
+
+An experiment script is a declaration (:class:`Experiment`: the task, default and smoke
+sizes, extra flags, the confirmation conditions); :func:`main` runs it::
+
+    data -> plan -> search (per arm) -> confirm -> results -> report
+
+Folder layout under ``<storage>/<name>/`` (a path or ``s3://bucket/prefix``)::
+
+    experiment.json     the plan, the command, the data manifest; written once
+    data/               synthetic shards + manifest.json (when --data is not given)
+    search-<arm>/       Tune's record of each arm's search (restored by --resume)
+    confirm/            Tune's record of the confirmation grid
+    train/              Ray Train's run folders
+    optuna/             each arm's study as an Optuna journal (optuna-dashboard reads it)
+    results.parquet     one row per run, the task's metrics, provenance
+    report/             tables (LaTeX, Markdown, CSV, JSON sidecars) and plots
+    logs/               driver.log (everything Ray printed in this process) and the
+                        local Ray session's logs (workers, raylet, GCS)
+
+The console shows only hmgray's lines: the stages, one progress line per finished run,
+the table and the paths. Ray's output goes to ``logs/``.
+
+``--resume`` goes on with an interrupted experiment: the data is reused, Tune restores
+each stage from its record (finished runs are not re-run), and the results table is
+rebuilt from those records, so every planned run is recorded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from hmgray import cli
+from hmgray.console import console_to_log, say
+from hmgray.errors import HmgrayError
+
+__all__ = ["Context", "Experiment", "main"]
+
+SIZE_KEYS = ("n", "epochs", "num_samples", "seeds", "grace_period")
+RAY_LOG_DIR = "/tmp/ray/session_latest/logs"  # a local Ray's session logs (Ray's default)
+MAX_LOG_BYTES = 64 * 2**20  # a larger Ray log is left where it is (its path is printed)
+
+
+@dataclasses.dataclass
+class Context:
+    """What the declaration's hooks see: the flags, the task, the data, and what
+    ``prepare`` returned."""
+
+    args: argparse.Namespace
+    task: Any
+    manifest: Any = None
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    prepared: Any = None
+    command: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """An experiment script's declaration.
+
+    ``default`` and ``smoke`` give the sizes (``n`` synthetic rows, ``epochs``,
+    ``num_samples`` search trials per arm, ``seeds``, ``grace_period`` of ASHA) and the
+    defaults of the script's own flags (by argparse dest). Hooks (all optional):
+    ``add_flags(parser)``, ``check_args(args, parser)``; ``prepare(ctx)`` runs before Ray
+    starts (bad data fails in seconds, with nothing half-written); ``datasets(ctx, decode)``
+    returns further Ray datasets (e.g. training subsets; ``decode(ds)`` decodes a dataset of
+    the task's rows); ``conditions(ctx)`` the confirmation conditions
+    (``hmgray.search.ablation.Condition``); ``metadata(ctx)`` entries merged into the
+    results' metadata (tables, comparisons, curves).
+    """
+
+    task: str
+    script: str
+    title: str
+    default: Mapping[str, Any]
+    smoke: Mapping[str, Any]
+    rows_flag: str = "--n"
+    rows_help: str = "synthetic rows"
+    arms: tuple[str, ...] | None = None  # None: the task's arms, a subset with --arms
+    arm_overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    reference_arm: str | None = None
+    extra_metrics: tuple[str, ...] = ()
+    printed_tables: tuple[str, ...] = ("ladder",)
+    add_flags: Callable[[argparse.ArgumentParser], None] | None = None
+    check_args: Callable[[argparse.Namespace, argparse.ArgumentParser], None] | None = None
+    prepare: Callable[[Context], Any] | None = None
+    datasets: Callable[[Context, Callable], dict] | None = None
+    conditions: Callable[[Context], list] | None = None
+    metadata: Callable[[Context], dict] | None = None
+
+    @property
+    def name_prefix(self) -> str:
+        return os.path.splitext(os.path.basename(self.script))[0].split("_")[0]
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def parse_args(exp: Experiment, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from hmgray.task import get_task
+
+    task = get_task(exp.task)
+    p = argparse.ArgumentParser(description=exp.title, prog=exp.script)
+    p.add_argument("--smoke-test", action="store_true", help="tiny end-to-end run")
+    p.add_argument(
+        "--num-samples", type=cli.positive_int("--num-samples"), help="search trials per arm"
+    )
+    p.add_argument("--seeds", type=cli.seeds, help="confirmation seeds: 0,1,2 or a count K")
+    p.add_argument(
+        "--epochs", type=cli.positive_int("--epochs"), help="epochs per run (ASHA's max_t)"
+    )
+    p.add_argument(
+        exp.rows_flag, dest="n", type=cli.positive_int(exp.rows_flag), help=exp.rows_help
+    )
+    if exp.arms is None:
+        p.add_argument(
+            "--arms",
+            type=cli.comma_list("--arms", task.arms),
+            default=task.arms,
+            help="comma-separated subset of " + ",".join(task.arms),
+        )
+    if exp.add_flags:
+        exp.add_flags(p)
+    cli.add_run_flags(p, exp.name_prefix)
+    args = p.parse_args(argv)
+    if exp.arms is not None:
+        args.arms = exp.arms
+    for key, value in (exp.smoke if args.smoke_test else exp.default).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, cli.seeds(value) if key == "seeds" else value)
+    if not args.seeds:
+        p.error("--seeds: at least one confirmation seed is needed")
+    if args.resume and not args.name:
+        p.error("--resume needs --name of the experiment to resume")
+    if exp.check_args:
+        exp.check_args(args, p)
+    return args
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def experiment_root(args: argparse.Namespace, name_prefix: str) -> tuple[str, str]:
+    """(name, root URI) of the experiment. Raises HmgrayError when ``root`` already holds
+    an experiment and --resume is not set, or --resume is set and there is none."""
+    from hmgray import storage
+
+    base = args.storage if "://" in args.storage else os.path.abspath(args.storage)
+    name = args.name or f"{name_prefix}-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    root = storage.join(base, name)
+    plan_uri = storage.join(root, "experiment.json")
+    if storage.exists(plan_uri) and not args.resume:
+        raise HmgrayError(
+            f"{root} already holds an experiment: pass --resume to go on with it, or another --name"
+        )
+    if args.resume and not storage.exists(plan_uri):
+        raise HmgrayError(f"--resume: no experiment at {root} (no experiment.json)")
+    return name, root
+
+
+def prepare_data(ctx: Context, root: str) -> str | None:
+    """Load and verify --data, or the synthetic data under ``root/data`` (generated now,
+    or reused on --resume). Sets ``ctx.manifest``; returns the URI generated now or None."""
+    from hmgray import storage
+    from hmgray.data.shards import load_manifest
+
+    args, task, generated = ctx.args, ctx.task, None
+    if args.data:
+        ctx.manifest = load_manifest(args.data, verify=True, task=task)
+    else:
+        data_uri = storage.join(root, "data")
+        if args.resume and storage.exists(storage.join(data_uri, "manifest.json")):
+            ctx.manifest = load_manifest(data_uri, verify=True, task=task)
+        else:
+            say(f"generating {args.n} synthetic rows of task {task.name} (seed {args.data_seed})")
+            task.generate(data_uri, args.n, args.data_seed)
+            ctx.manifest = load_manifest(data_uri, verify=False, task=task)
+            generated = data_uri
+    m = ctx.manifest
+    say(
+        f"data {m.dataset}: "
+        + ", ".join(f"{s} {m.rows(s)}" for s in m.splits)
+        + f"; manifest sha256 {m.hash[:12]}"
+    )
+    return generated
+
+
+def run_slots(args: argparse.Namespace, resources: Mapping[str, float]):
+    """Runs at once and each run's Train worker resources, from the flags and the cluster.
+
+    ``--max-concurrent`` wins; else one run per GPU share (``--gpus-per-trial``) or per
+    CPU. On CPUs each worker gets one core's worth, less the trial drivers' 0.01 CPU each,
+    so that the concurrent runs fit the CPUs exactly.
+    """
+    from hmgray.training.driver import Resources
+
+    gpus = args.gpus_per_trial
+    cpus = resources.get("CPU", 1.0)
+    if args.max_concurrent:
+        concurrent = args.max_concurrent
+    elif gpus > 0:
+        concurrent = max(1, int(resources.get("GPU", 0) / gpus))
+    else:
+        concurrent = max(1, int(cpus))
+    cpu_per_worker = (
+        1.0 if gpus > 0 else max(0.1, min(1.0, (cpus - 0.05 * concurrent) / concurrent))
+    )
+    return concurrent, Resources(cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus)
+
+
+def results_metadata(exp: Experiment, ctx: Context, plan) -> dict[str, Any]:
+    """The results table's ``hmgray`` metadata (contracts §5): everything ``analysis/``
+    reads, the task's metric specs included."""
+    task, args = ctx.task, ctx.args
+    ref = exp.reference_arm or (task.reference_arm if task.reference_arm in plan.arms else None)
+    meta = {
+        "experiment": plan.experiment,
+        "task": task.name,
+        "reference_arm": ref or plan.arms[-1],
+        "arm_order": list(plan.arms),
+        "ladder": task.ladder,
+        "metrics": {f"test_{m.name}": m.as_meta() for m in task.metrics},
+        "metric_specs": {m.name: m.as_meta() for m in task.metrics},
+        "loss_label": task.loss_label,
+        "command": ctx.command,
+        "seeds": list(args.seeds),
+        "search_space": {arm: plan.space(arm) for arm in plan.arms},
+        "search_metric": plan.metric,
+        "search_mode": plan.mode,
+    }
+    if exp.metadata:
+        meta.update(exp.metadata(ctx))
+    return meta
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+def collect_ray_logs(logs_uri: str) -> int:
+    """Copy the local Ray session's log files into ``logs_uri/ray/``; returns how many.
+    On a cluster the worker logs stay on their nodes (``ray logs`` reaches them)."""
+    from hmgray import storage
+
+    if not os.path.isdir(RAY_LOG_DIR):
+        return 0
+    n = 0
+    for entry in sorted(os.scandir(RAY_LOG_DIR), key=lambda e: e.name):
+        if entry.is_file() and entry.stat().st_size <= MAX_LOG_BYTES:
+            with open(entry.path, "rb") as f:
+                storage.atomic_write_bytes(storage.join(logs_uri, "ray", entry.name), f.read())
+            n += 1
+    return n
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(exp: Experiment, argv: Sequence[str] | None = None) -> int:
+    """Run the declared experiment; 0 on success, 1 on an hmgray error or a failed run,
+    2 on a bad flag (argparse)."""
+    args = parse_args(exp, argv)
+    t_start = time.time()
+    try:
+        return _run(exp, args, t_start)
+    except HmgrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(exp: Experiment, args: argparse.Namespace, t_start: float) -> int:
+    import ray
+
+    from hmgray import storage
+    from hmgray.ray_runtime import init_ray
+    from hmgray.task import get_task
+
+    task = get_task(exp.task)
+    argv = sys.argv[1:] if sys.argv and sys.argv[0].endswith(os.path.basename(exp.script)) else []
+    ctx = Context(args=args, task=task, command=f"python {exp.script} " + shlex.join(argv))
+    name, root = experiment_root(args, exp.name_prefix)
+    say(f"hmgray {exp.title} '{name}' (task {task.name}); storage {root}")
+
+    # data and the plan, before Ray starts: bad data or a bad plan fails in seconds
+    generated = prepare_data(ctx, root)
+    ctx.settings = task.fixed_settings(ctx.manifest)
+    try:
+        try:
+            ctx.prepared = exp.prepare(ctx) if exp.prepare else None
+        except HmgrayError as exc:
+            where = (
+                f"{args.n} synthetic rows ({exp.rows_flag})"
+                if generated
+                else ctx.manifest.manifest_uri
+            )
+            raise HmgrayError(f"{where}: {exc}") from exc
+        plan, conditions = _plan(exp, ctx, name, max_concurrent=1, resources=None)
+        plan.check(conditions)
+    except HmgrayError:
+        if generated is not None:  # the experiment never started: leave nothing behind
+            storage.remove(generated)
+            if "://" not in root and os.path.isdir(root) and not os.listdir(root):
+                os.rmdir(root)
+        raise
+    results_uri = storage.join(root, "results.parquet")
+    if args.resume and storage.exists(results_uri):
+        storage.remove(results_uri)  # rebuilt from Tune's own records below
+
+    logs_uri = storage.join(root, "logs")
+    local_logs = logs_uri if "://" not in logs_uri else tempfile.mkdtemp(prefix="hmgray-logs-")
+    os.makedirs(local_logs, exist_ok=True)
+    driver_log = os.path.join(local_logs, "driver.log")
+    say(f"Ray's output: {storage.join(logs_uri, 'driver.log')} and {logs_uri}/ray/")
+    try:
+        with console_to_log(driver_log):
+            resources = init_ray(log_to_driver=False)
+            try:
+                code = _run_on_ray(exp, ctx, name, root, resources, t_start)
+            finally:
+                ray.shutdown()  # a failed run must not leave a local Ray behind
+    finally:
+        if local_logs != logs_uri:
+            with open(driver_log, "rb") as f:
+                storage.atomic_write_bytes(storage.join(logs_uri, "driver.log"), f.read())
+        if not os.environ.get("RAY_ADDRESS"):
+            collect_ray_logs(logs_uri)
+    say(f"full logs: {logs_uri}/")
+    return code
+
+
+def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, resources):
+    from hmgray.search.ablation import AblationPlan, Condition
+    from hmgray.training.driver import Resources
+
+    args = ctx.args
+    plan = AblationPlan(
+        task=ctx.task,
+        experiment=name,
+        dataset=ctx.manifest.dataset,
+        arms=tuple(args.arms),
+        num_samples=args.num_samples,
+        seeds=tuple(args.seeds),
+        epochs=args.epochs,
+        grace_period=min(args.grace_period, args.epochs),
+        reduction_factor=2,
+        search_seed=args.search_seed,
+        max_concurrent=max_concurrent,
+        resources=resources or Resources(),
+        fixed=dict(ctx.settings),
+        arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
+        extra_metrics=exp.extra_metrics,
+    )
+    conditions = exp.conditions(ctx) if exp.conditions else [Condition()]
+    return plan, conditions
+
+
+def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, t0: float):
+    import analysis
+    from hmgray import storage
+    from hmgray.data.ray_dataset import decode, decoded_splits
+    from hmgray.ray_runtime import cluster_address
+    from hmgray.results import git_commit, write_results
+    from hmgray.search.ablation import run_confirmation, run_search
+
+    args, task, manifest = ctx.args, ctx.task, ctx.manifest
+    where = f"cluster at {cluster_address()}" if cluster_address() else "local Ray"
+    say(f"on {where}: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs")
+    t = time.time()
+    datasets = decoded_splits(manifest, task, ctx.settings)
+    if exp.datasets:
+        datasets.update(
+            exp.datasets(ctx, lambda ds: decode(ds, task, manifest.context, ctx.settings))
+        )
+    say(f"decoded and materialised {len(datasets)} datasets in Ray Data in {time.time() - t:.1f}s")
+
+    concurrent, run_resources = run_slots(args, resources)
+    plan, conditions = _plan(exp, ctx, name, max_concurrent=concurrent, resources=run_resources)
+    journal_dir = storage.join(root, "optuna")
+    if "://" in root:  # journals are local files: kept beside the logs, uploaded at the end
+        journal_dir = tempfile.mkdtemp(prefix="hmgray-optuna-")
+    plan = dataclasses.replace(plan, journal_dir=journal_dir)
+    say(
+        f"plan: arms {', '.join(plan.arms)}; {plan.num_samples} search trials per arm; "
+        f"seeds {list(plan.seeds)}; {plan.epochs} epochs; {concurrent} runs at once"
+    )
+    _write_plan(root, plan, conditions, ctx, args.resume)
+    metadata = results_metadata(exp, ctx, plan)
+    provenance = {"git_commit": git_commit(), "data_manifest_hash": manifest.hash}
+    results_uri = storage.join(root, "results.parquet")
+    context = manifest.context
+
+    best = {}
+    for arm in plan.arms:
+        best[arm], rows = run_search(
+            plan, arm, datasets, context, root, provenance, resume=args.resume, echo=say
+        )
+        write_results(results_uri, rows, metadata, plan.columns)
+    rows = run_confirmation(
+        plan,
+        best,
+        datasets,
+        context,
+        root,
+        provenance,
+        conditions=conditions,
+        resume=args.resume,
+        echo=say,
+    )
+    table = write_results(results_uri, rows, metadata, plan.columns)
+    if "://" in root:
+        _upload_dir(journal_dir, storage.join(root, "optuna"))
+
+    report = analysis.build_report(results_uri)
+    for table_name in exp.printed_tables:
+        if table_name in report.markdown:
+            say()
+            say(report.markdown[table_name])
+    say()
+    stages = tuple(dict.fromkeys(["search", *(c.stage for c in conditions)]))
+    _overhead_summary(table.to_pylist(), stages, time.time() - t0)
+    say(f"results: {results_uri}")
+    for path in report.files:
+        say(f"wrote {path}")
+    say(f"watch the searches: optuna-dashboard {storage.join(root, 'optuna')}/<stage>.journal")
+    say(f"training curves: tensorboard --logdir {root}")
+    failed = [r for r in table.to_pylist() if r["status"] != "ok"]
+    if failed:
+        say(f"error: {len(failed)} run(s) failed; see the 'error' column of {results_uri}")
+        return 1
+    return 0
+
+
+def _write_plan(root: str, plan, conditions, ctx: Context, resume: bool) -> None:
+    from hmgray import storage
+
+    if resume:
+        return
+    doc = {
+        "task": ctx.task.name,
+        "plan": {
+            **{k: v for k, v in plan.__dict__.items() if k != "task"},
+            "resources": plan.resources.__dict__,
+        },
+        "conditions": [c.__dict__ for c in conditions],
+        "command": ctx.command,
+        "data_manifest": ctx.manifest.manifest_uri,
+    }
+    storage.makedirs(root)
+    storage.atomic_write_bytes(
+        storage.join(root, "experiment.json"),
+        json.dumps(doc, indent=2, sort_keys=True, default=str).encode(),
+    )
+
+
+def _upload_dir(local: str, uri: str) -> None:
+    from hmgray import storage
+
+    for entry in os.scandir(local):
+        if entry.is_file():
+            with open(entry.path, "rb") as f:
+                storage.atomic_write_bytes(storage.join(uri, entry.name), f.read())
+
+
+def _overhead_summary(rows: list[dict], stages: tuple[str, ...], elapsed: float) -> None:
+    """Per stage, how much of a run is Ray start-up rather than training."""
+    for stage in stages:
+        rs = [r for r in rows if r["stage"] == stage and r["status"] == "ok"]
+        if not rs:
+            continue
+        start = sum(r["startup_s"] for r in rs) / len(rs)
+        wall = sum(r["wall_time_s"] for r in rs) / len(rs)
+        stopped = sum(bool(r["stopped_early"]) for r in rs)
+        say(
+            f"{stage}: {len(rs)} runs ({stopped} stopped early by ASHA); mean start-up "
+            f"{start:.1f}s / mean run wall time {wall:.1f}s = {start / wall:.2f} of each run"
+        )
+    say(f"total wall time {elapsed / 60:.1f} min")

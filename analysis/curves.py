@@ -41,10 +41,23 @@ from analysis.stats import summarize
 
 BANDS = {"ci": "95% CI of the mean (Student-t)", "std": "± 1 std (ddof = 1)"}
 SPEC_KEYS = ("stages", "panel", "panels", "labels", "metric", "band", "name", "ylabel")
-LABELS = {
+# y-axis labels of tables written before the metadata carried the task's labels
+LEGACY_LABELS = {
     "val_loss": "val. loss ((pred - price) / MSRP)²",
     "val_mse": "validation MSE (currency²)",
 }
+
+
+def axis_label(meta: dict[str, Any], metric: str) -> str:
+    """The y label of a curve of ``metric`` from the results' metadata: the task's loss
+    label for ``val_loss``, ``validation <label> (<unit>)`` for ``val_<metric>``."""
+    if metric == "val_loss" and meta.get("loss_label"):
+        return str(meta["loss_label"])
+    spec = (meta.get("metric_specs") or {}).get(metric.removeprefix("val_"))
+    if metric.startswith("val_") and spec:
+        unit = f" ({spec['unit']})" if spec.get("unit") else ""
+        return f"validation {spec['label']}{unit}"
+    return LEGACY_LABELS.get(metric, metric)
 
 
 def spec_from_meta(results: Results) -> dict[str, Any] | None:
@@ -181,7 +194,7 @@ def curves_figure(results: Results, spec: dict[str, Any], bands: pd.DataFrame) -
     panels = _panels(spec, bands)
     arms = results.arms(bands)
     fig, axes = _grid(len(panels), ncols=min(3, len(panels)), size=(2.8, 2.3))
-    ylabel = spec["ylabel"] or LABELS.get(spec["metric"], spec["metric"])
+    ylabel = spec["ylabel"] or axis_label(results.meta, spec["metric"])
     for ax, panel in zip(axes, panels, strict=True):
         here = bands[bands["panel"] == panel]
         means = here["mean"].to_numpy(dtype=np.float64)

@@ -32,8 +32,6 @@ ANCHOR = Experiment(
     task="valuation",
     script="experiments/anchor_effectiveness.py",
     title="anchor effectiveness",
-    rows_flag="--n-listings",
-    rows_help="synthetic listings",
     arms=("direct", "anchor"),
     arm_overrides={
         "direct": {"arm": "full", "head": "direct"},
@@ -46,12 +44,7 @@ ANCHOR = Experiment(
         n=3000, epochs=3, num_samples=2, seeds="0,1,2", grace_period=1, k="5,20,80", longtail_k=20
     ),
     smoke=dict(n=300, epochs=2, num_samples=1, seeds="1", grace_period=1, k="3", longtail_k=3),
-    add_flags=anchor.add_flags,
-    check_args=anchor.check_args,
-    prepare=anchor.prepare,
-    datasets=anchor.datasets,
-    conditions=anchor.conditions,
-    metadata=anchor.metadata,
+    hooks=anchor,  # flags, the training sets, their conditions and tables
 )
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ GRANULARITY = Experiment(
     task="valuation",
     script="experiments/granularity_ablation.py",
     title="granularity ablation",
-    rows_flag="--n-listings",
-    rows_help="synthetic listings",
     default=dict(n=4000, epochs=8, num_samples=3, seeds="0,1,2", grace_period=4),
     smoke=dict(n=300, epochs=2, num_samples=1, seeds="1", grace_period=1),
 )

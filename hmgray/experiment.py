@@ -70,13 +70,13 @@ class Experiment:
 
     ``default`` and ``smoke`` give the sizes (``n`` synthetic rows, ``epochs``,
     ``num_samples`` search trials per arm, ``seeds``, ``grace_period`` of ASHA) and the
-    defaults of the script's own flags (by argparse dest). Hooks (all optional):
-    ``add_flags(parser)``, ``check_args(args, parser)``; ``prepare(ctx)`` runs before Ray
-    starts (bad data fails in seconds, with nothing half-written); ``datasets(ctx, decode)``
-    returns further Ray datasets (e.g. training subsets; ``decode(ds)`` decodes a dataset of
-    the task's rows); ``conditions(ctx)`` the confirmation conditions
-    (``hmgray.search.ablation.Condition``); ``metadata(ctx)`` entries merged into the
-    results' metadata (tables, comparisons, curves).
+    defaults of the script's own flags (by argparse dest). ``hooks`` is an object (a
+    module) with any of these functions: ``add_flags(parser)``, ``check_args(args,
+    parser)``; ``prepare(ctx)``, run before Ray starts (bad data fails in seconds, with
+    nothing half-written); ``datasets(ctx, decode)``, further Ray datasets (e.g. training
+    subsets; ``decode(ds)`` decodes a dataset of the task's rows); ``conditions(ctx)``, the
+    confirmation conditions (``hmgray.search.ablation.Condition``); ``metadata(ctx)``,
+    entries merged into the results' metadata (tables, comparisons, curves).
     """
 
     task: str
@@ -84,19 +84,16 @@ class Experiment:
     title: str
     default: Mapping[str, Any]
     smoke: Mapping[str, Any]
-    rows_flag: str = "--n"
-    rows_help: str = "synthetic rows"
     arms: tuple[str, ...] | None = None  # None: the task's arms, a subset with --arms
     arm_overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     reference_arm: str | None = None
     extra_metrics: tuple[str, ...] = ()
     printed_tables: tuple[str, ...] = ("ladder",)
-    add_flags: Callable[[argparse.ArgumentParser], None] | None = None
-    check_args: Callable[[argparse.Namespace, argparse.ArgumentParser], None] | None = None
-    prepare: Callable[[Context], Any] | None = None
-    datasets: Callable[[Context, Callable], dict] | None = None
-    conditions: Callable[[Context], list] | None = None
-    metadata: Callable[[Context], dict] | None = None
+    hooks: Any = None
+
+    def hook(self, name: str) -> Callable | None:
+        """The hook ``name`` of ``hooks``, or None."""
+        return getattr(self.hooks, name, None)
 
     @property
     def name_prefix(self) -> str:
@@ -119,8 +116,9 @@ def parse_args(exp: Experiment, argv: Sequence[str] | None = None) -> argparse.N
     p.add_argument(
         "--epochs", type=cli.positive_int("--epochs"), help="epochs per run (ASHA's max_t)"
     )
+    rows_flag = f"--n-{task.row_noun}"
     p.add_argument(
-        exp.rows_flag, dest="n", type=cli.positive_int(exp.rows_flag), help=exp.rows_help
+        rows_flag, dest="n", type=cli.positive_int(rows_flag), help=f"synthetic {task.row_noun}"
     )
     if exp.arms is None:
         p.add_argument(
@@ -129,8 +127,8 @@ def parse_args(exp: Experiment, argv: Sequence[str] | None = None) -> argparse.N
             default=task.arms,
             help="comma-separated subset of " + ",".join(task.arms),
         )
-    if exp.add_flags:
-        exp.add_flags(p)
+    if exp.hook("add_flags"):
+        exp.hook("add_flags")(p)
     cli.add_run_flags(p, exp.name_prefix)
     args = p.parse_args(argv)
     if exp.arms is not None:
@@ -142,8 +140,8 @@ def parse_args(exp: Experiment, argv: Sequence[str] | None = None) -> argparse.N
         p.error("--seeds: at least one confirmation seed is needed")
     if args.resume and not args.name:
         p.error("--resume needs --name of the experiment to resume")
-    if exp.check_args:
-        exp.check_args(args, p)
+    if exp.hook("check_args"):
+        exp.hook("check_args")(args, p)
     return args
 
 
@@ -182,7 +180,7 @@ def prepare_data(ctx: Context, root: str) -> str | None:
         if args.resume and storage.exists(storage.join(data_uri, "manifest.json")):
             ctx.manifest = load_manifest(data_uri, verify=True, task=task)
         else:
-            say(f"generating {args.n} synthetic rows of task {task.name} (seed {args.data_seed})")
+            say(f"generating {args.n} synthetic {task.row_noun} (seed {args.data_seed})")
             task.generate(data_uri, args.n, args.data_seed)
             ctx.manifest = load_manifest(data_uri, verify=False, task=task)
             generated = data_uri
@@ -238,23 +236,23 @@ def results_metadata(exp: Experiment, ctx: Context, plan) -> dict[str, Any]:
         "search_metric": plan.metric,
         "search_mode": plan.mode,
     }
-    if exp.metadata:
-        meta.update(exp.metadata(ctx))
+    if exp.hook("metadata"):
+        meta.update(exp.hook("metadata")(ctx))
     return meta
 
 
 # ----------------------------------------------------------------------------- logs
 
 
-def collect_ray_logs(logs_uri: str) -> int:
-    """Copy the local Ray session's log files into ``logs_uri/ray/``; returns how many.
+def collect_ray_logs(session_logs: str, logs_uri: str) -> int:
+    """Copy a local Ray session's log files into ``logs_uri/ray/``; returns how many.
     On a cluster the worker logs stay on their nodes (``ray logs`` reaches them)."""
     from hmgray import storage
 
-    if not os.path.isdir(RAY_LOG_DIR):
+    if not os.path.isdir(session_logs):
         return 0
     n = 0
-    for entry in sorted(os.scandir(RAY_LOG_DIR), key=lambda e: e.name):
+    for entry in sorted(os.scandir(session_logs), key=lambda e: e.name):
         if entry.is_file() and entry.stat().st_size <= MAX_LOG_BYTES:
             with open(entry.path, "rb") as f:
                 storage.atomic_write_bytes(storage.join(logs_uri, "ray", entry.name), f.read())
@@ -268,16 +266,17 @@ def collect_ray_logs(logs_uri: str) -> int:
 def main(exp: Experiment, argv: Sequence[str] | None = None) -> int:
     """Run the declared experiment; 0 on success, 1 on an hmgray error or a failed run,
     2 on a bad flag (argparse)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(exp, argv)
     t_start = time.time()
     try:
-        return _run(exp, args, t_start)
+        return _run(exp, args, argv, t_start)
     except HmgrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
-def _run(exp: Experiment, args: argparse.Namespace, t_start: float) -> int:
+def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: float) -> int:
     import ray
 
     from hmgray import storage
@@ -285,7 +284,6 @@ def _run(exp: Experiment, args: argparse.Namespace, t_start: float) -> int:
     from hmgray.task import get_task
 
     task = get_task(exp.task)
-    argv = sys.argv[1:] if sys.argv and sys.argv[0].endswith(os.path.basename(exp.script)) else []
     ctx = Context(args=args, task=task, command=f"python {exp.script} " + shlex.join(argv))
     name, root = experiment_root(args, exp.name_prefix)
     say(f"hmgray {exp.title} '{name}' (task {task.name}); storage {root}")
@@ -295,10 +293,10 @@ def _run(exp: Experiment, args: argparse.Namespace, t_start: float) -> int:
     ctx.settings = task.fixed_settings(ctx.manifest)
     try:
         try:
-            ctx.prepared = exp.prepare(ctx) if exp.prepare else None
+            ctx.prepared = exp.hook("prepare")(ctx) if exp.hook("prepare") else None
         except HmgrayError as exc:
             where = (
-                f"{args.n} synthetic rows ({exp.rows_flag})"
+                f"{args.n} synthetic {task.row_noun} (--n-{task.row_noun})"
                 if generated
                 else ctx.manifest.manifest_uri
             )
@@ -320,21 +318,23 @@ def _run(exp: Experiment, args: argparse.Namespace, t_start: float) -> int:
     os.makedirs(local_logs, exist_ok=True)
     driver_log = os.path.join(local_logs, "driver.log")
     say(f"Ray's output: {storage.join(logs_uri, 'driver.log')} and {logs_uri}/ray/")
+    session_logs = None
     try:
         with console_to_log(driver_log):
             resources = init_ray(log_to_driver=False)
+            if not os.environ.get("RAY_ADDRESS"):  # this session's, not a later one's
+                session_logs = os.path.realpath(RAY_LOG_DIR)
             try:
-                code = _run_on_ray(exp, ctx, name, root, resources, t_start)
+                return _run_on_ray(exp, ctx, name, root, resources, t_start)
             finally:
                 ray.shutdown()  # a failed run must not leave a local Ray behind
     finally:
         if local_logs != logs_uri:
             with open(driver_log, "rb") as f:
                 storage.atomic_write_bytes(storage.join(logs_uri, "driver.log"), f.read())
-        if not os.environ.get("RAY_ADDRESS"):
-            collect_ray_logs(logs_uri)
-    say(f"full logs: {logs_uri}/")
-    return code
+        if session_logs:
+            collect_ray_logs(session_logs, logs_uri)
+        say(f"full logs: {logs_uri}/")
 
 
 def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, resources):
@@ -359,7 +359,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
         arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
         extra_metrics=exp.extra_metrics,
     )
-    conditions = exp.conditions(ctx) if exp.conditions else [Condition()]
+    conditions = exp.hook("conditions")(ctx) if exp.hook("conditions") else [Condition()]
     return plan, conditions
 
 
@@ -376,9 +376,9 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     say(f"on {where}: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs")
     t = time.time()
     datasets = decoded_splits(manifest, task, ctx.settings)
-    if exp.datasets:
+    if exp.hook("datasets"):
         datasets.update(
-            exp.datasets(ctx, lambda ds: decode(ds, task, manifest.context, ctx.settings))
+            exp.hook("datasets")(ctx, lambda ds: decode(ds, task, manifest.context, ctx.settings))
         )
     say(f"decoded and materialised {len(datasets)} datasets in Ray Data in {time.time() - t:.1f}s")
 

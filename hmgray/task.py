@@ -68,6 +68,7 @@ class MetricSpec:
     label: str
     direction: str
     unit: str = ""
+    best: float | None = None  # the value of a perfect model (0 for an error, 1 for AUC)
 
     def __post_init__(self) -> None:
         if self.direction not in ("min", "max"):
@@ -122,6 +123,7 @@ class Task:
     metrics: ClassVar[tuple[MetricSpec, ...]]
     selection_metric: ClassVar[str]  # a MetricSpec name; selection on val_<name>
     loss_label: ClassVar[str] = "validation loss"
+    row_noun: ClassVar[str] = "rows"  # what a row is: the synthetic size flag is --n-<noun>
     shards: ClassVar[ShardSchema]
 
     # -- arms and spaces -------------------------------------------------------------
@@ -149,6 +151,11 @@ class Task:
         raise NotImplementedError
 
     def evaluator(self, config: Any, groups: Mapping[str, Any] | None = None) -> Evaluator:
+        raise NotImplementedError
+
+    def oracle(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """What a perfect model would output on ``batch`` (the contract tests feed it to
+        the evaluator: every metric must be at its best on it, worse when shuffled)."""
         raise NotImplementedError
 
     def batch_rows(self, batch: Mapping[str, Any]) -> int:

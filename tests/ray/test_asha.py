@@ -87,7 +87,7 @@ def search(out: str) -> None:
             )
             t0 = time.time()
             _, rows = ablation.run_search(
-                plan, "global", datasets, manifest.context["market"], tmp, {"git_commit": "test"}
+                plan, "global", datasets, manifest.context, tmp, {"git_commit": "test"}
             )
             record = {
                 "seconds": time.time() - t0,

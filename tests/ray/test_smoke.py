@@ -40,6 +40,13 @@ def test_exits_0_and_prints_the_table(smoke):
     for arm in ARMS:
         assert any(arm in row for row in table[2:]), arm
     assert "total wall time" in run.stdout
+    # a console a person can read: Ray's own lines went to the experiment's logs/
+    for ray_line in ("TrainingReport(", "(pid=", "PlacementGroupCleaner", "streaming_executor"):
+        assert ray_line not in run.stdout, ray_line
+    logs = smoke[1] / "logs"
+    assert "Token authentication" in (logs / "driver.log").read_text()
+    assert any(p.name.startswith("raylet") for p in (logs / "ray").iterdir())
+    assert "[confirm] [" in run.stdout and "runs; best val MSE" in run.stdout
 
 
 @pytest.mark.ray

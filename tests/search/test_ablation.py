@@ -97,3 +97,17 @@ def test_condition_labels_are_allowed_and_other_condition_keys_are_not():
     _plan().check([labelled])
     with pytest.raises(ConfigError, match="stage 'fewshot'.*'fewshot_k'"):
         _plan().check([Condition("fewshot", {"fewshot_k": 5})])
+
+
+def test_progress_lines_count_runs_and_keep_the_best_validation_value(capsys):
+    from types import SimpleNamespace
+
+    from hmgray.search.progress import Progress
+
+    bar = Progress("search micro", 3, "val_mse", "min", "MSE")
+    for value in (5000.0, 4000.0, float("nan")):
+        bar.on_trial_complete(0, [], SimpleNamespace(last_result={"val_mse": value}))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[search micro] [") and "1/3 runs; best val MSE 5000" in lines[0]
+    assert "2/3 runs; best val MSE 4000" in lines[1] and "3/3 runs" in lines[2]
+    assert lines[2].endswith("~0s left")

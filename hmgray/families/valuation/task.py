@@ -48,10 +48,10 @@ __all__ = [
 REFERENCE_ARM = "full"
 
 METRIC_SPECS = (
-    MetricSpec("mse", "MSE", "min", "currency²"),
-    MetricSpec("mae", "MAE", "min", "currency"),
-    MetricSpec("mape", "MAPE (%)", "min", "%"),
-    MetricSpec("mse_subtle", "MSE subtle", "min", "currency²"),
+    MetricSpec("mse", "MSE", "min", "currency²", best=0.0),
+    MetricSpec("mae", "MAE", "min", "currency", best=0.0),
+    MetricSpec("mape", "MAPE (%)", "min", "%", best=0.0),
+    MetricSpec("mse_subtle", "MSE subtle", "min", "currency²", best=0.0),
 )
 METRICS: dict[str, dict[str, str]] = {m.name: m.as_meta() for m in METRIC_SPECS}
 
@@ -188,6 +188,7 @@ class ValuationTask(Task):
     metrics = METRIC_SPECS
     selection_metric = "mse"
     loss_label = "val. loss ((pred - price) / MSRP)²"
+    row_noun = "listings"
     shards = LISTING_SHARDS
 
     def space(self, arm: str):
@@ -201,6 +202,9 @@ class ValuationTask(Task):
 
     def evaluator(self, config, groups=None) -> ValuationEvaluator:
         return ValuationEvaluator(groups)
+
+    def oracle(self, batch) -> dict[str, Any]:
+        return {"price": batch["price"]}
 
     def batch_rows(self, batch) -> int:
         return int(batch["price"].shape[0])

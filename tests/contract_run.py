@@ -1,0 +1,24 @@
+"""Run a registered task (or the toy one) through the experiment runner, tiny:
+``python -m tests.contract_run TASK [runner flags]``. The toy task is registered here, in
+the test's own code: no platform file knows it."""
+
+import sys
+
+from hmgray.experiment import Experiment, main
+from hmgray.task import get_task, register
+from tests.toy_task import ToyTask
+
+register("toy", ToyTask)
+
+if __name__ == "__main__":
+    task = get_task(sys.argv[1])
+    size = dict(n=120, epochs=1, num_samples=1, seeds="1", grace_period=1)
+    exp = Experiment(
+        task=task.name,
+        script="tests/contract_run.py",
+        title=f"contract run of {task.name}",
+        arms=(task.reference_arm,),
+        default=size,
+        smoke=size,
+    )
+    sys.exit(main(exp, sys.argv[2:]))

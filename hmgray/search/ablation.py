@@ -252,7 +252,9 @@ def run_search(
     ]
     if plan.journal_dir:
         callbacks.append(
-            OptunaJournal(plan.journal_dir, f"search-{arm}", declared, plan.metric, plan.mode)
+            OptunaJournal(
+                plan.journal_dir, f"search-{arm}", declared, plan.metric, plan.mode, plan.epochs
+            )
         )
     grid = _tuner(
         f"search-{arm}",

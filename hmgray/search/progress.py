@@ -73,8 +73,10 @@ class Progress(tune.Callback):
 
 class OptunaJournal(tune.Callback):
     """Mirrors one arm's search into an Optuna journal file, live: each finished trial
-    becomes a study trial with its sampled parameters, its per-epoch validation values
-    (intermediate values) and its last value; a failed trial is recorded as FAIL.
+    becomes a study trial with its sampled parameters and its per-epoch validation values
+    (intermediate values). A trial that ran its ``max_t`` epochs is COMPLETE with its last
+    value; one that ASHA stopped earlier is PRUNED (Optuna's word for it); a failed trial
+    is FAIL.
 
     Why a mirror and not ``OptunaSearch(storage=...)``: Tune checkpoints its searcher by
     pickling it, and a journal storage holds a thread lock that cannot be pickled. The
@@ -83,8 +85,9 @@ class OptunaJournal(tune.Callback):
     after.
     """
 
-    def __init__(self, folder: str, study: str, space: Space, metric: str, mode: str):
+    def __init__(self, folder: str, study: str, space: Space, metric: str, mode: str, max_t: int):
         self.path = os.path.join(folder, f"{study}.journal")
+        self.max_t = int(max_t)
         self.study_name, self.space = study, space
         self.metric, self.mode = metric, mode
         self.history: dict[str, dict[int, float]] = {}
@@ -117,13 +120,18 @@ class OptunaJournal(tune.Callback):
 
         params: dict[str, Any] = {k: trial.config[k] for k in self.space if k in trial.config}
         history = self.history.pop(trial.trial_id, {})
-        value = (trial.last_result or {}).get(self.metric)
+        last = trial.last_result or {}
+        value = last.get(self.metric)
         ok = not failed and isinstance(value, (int, float)) and math.isfinite(value)
-        state = optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL
+        State = optuna.trial.TrialState
+        state = State.FAIL
+        if ok:
+            done = int(last.get("training_iteration", 0)) >= self.max_t
+            state = State.COMPLETE if done else State.PRUNED
         frozen = optuna.trial.create_trial(
             params=params,
             distributions={k: d for k, d in to_optuna(self.space).items() if k in params},
-            value=float(value) if ok else None,
+            value=float(value) if state == State.COMPLETE else None,
             intermediate_values=history,
             user_attrs={"tune_trial_id": trial.trial_id},
             state=state,

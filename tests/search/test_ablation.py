@@ -111,3 +111,30 @@ def test_progress_lines_count_runs_and_keep_the_best_validation_value(capsys):
     assert lines[0].startswith("[search micro] [") and "1/3 runs; best val MSE 5000" in lines[0]
     assert "2/3 runs; best val MSE 4000" in lines[1] and "3/3 runs" in lines[2]
     assert lines[2].endswith("~0s left")
+
+
+def test_the_journal_mirrors_complete_pruned_and_failed_trials(tmp_path):
+    from types import SimpleNamespace
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from hmgray.search.progress import OptunaJournal
+
+    space = {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
+    journal = OptunaJournal(str(tmp_path), "search-micro", space, "val_mse", "min", max_t=4)
+    for tid, epochs, fail in (("a", 4, False), ("b", 2, False), ("c", 1, True)):
+        trial = SimpleNamespace(trial_id=tid, config={"lr": 1e-3, "seed": 0}, last_result=None)
+        for epoch in range(1, epochs + 1):
+            result = {"val_mse": 100.0 / epoch, "training_iteration": epoch}
+            journal.on_trial_result(0, [], trial, result)
+            trial.last_result = result
+        (journal.on_trial_error if fail else journal.on_trial_complete)(0, [], trial)
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "search-micro.journal")))
+    study = optuna.load_study(study_name="search-micro", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "PRUNED", "FAIL"]
+    assert study.best_value == 25.0 and study.trials[0].params == {"lr": 1e-3}
+    assert study.trials[1].intermediate_values == {1: 100.0, 2: 50.0}

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmgray.families.valuation.config import ARM_STAGES, ARMS, HMGNetConfig
 from hmgray.families.valuation.data.listing_shards import LISTING_SHARDS
-from hmgray.families.valuation.model import ARM_STAGES, ARMS, HMGNet, HMGNetConfig
 from hmgray.families.valuation.space import hmgnet_space
 from hmgray.task import MetricSpec, Task
 
@@ -67,8 +67,12 @@ def arm_switches(arm: str) -> dict[str, Any]:
     return dict(ARM_STAGES[arm])
 
 
-def build_model(cfg: HMGNetConfig | dict[str, Any], market: dict | None) -> HMGNet:
-    """Model factory: a config (or its dict form from the Ray boundary) -> HMGNet."""
+def build_model(cfg: HMGNetConfig | dict[str, Any], market: dict | None):
+    """Model factory: a config (or its dict form from the Ray boundary) -> HMGNet.
+    The model's libraries (torch-geometric, transformers) are imported here, not with
+    the task: flags and ``--help`` need only the task's declarations."""
+    from hmgray.families.valuation.model import HMGNet
+
     if not isinstance(cfg, HMGNetConfig):
         cfg = HMGNetConfig.from_dict(cfg)
     return HMGNet(cfg, market)
@@ -194,7 +198,7 @@ class ValuationTask(Task):
     def space(self, arm: str):
         return hmgnet_space(arm)
 
-    def build_model(self, config: HMGNetConfig, context: Mapping[str, Any]) -> HMGNet:
+    def build_model(self, config: HMGNetConfig, context: Mapping[str, Any]):
         return build_model(config, context["market"])
 
     def loss(self, out, batch, config: HMGNetConfig) -> Tensor:

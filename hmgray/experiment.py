@@ -244,18 +244,21 @@ def results_metadata(exp: Experiment, ctx: Context, plan) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- logs
 
 
-def collect_ray_logs(session_logs: str, logs_uri: str) -> int:
-    """Copy a local Ray session's log files into ``logs_uri/ray/``; returns how many.
-    On a cluster the worker logs stay on their nodes (``ray logs`` reaches them)."""
+def copy_files(local: str, uri: str, max_bytes: int | None = None) -> int:
+    """Copy the files of the local folder ``local`` (not its subfolders) to the storage
+    folder ``uri``, skipping any larger than ``max_bytes``; returns how many were copied.
+    Used for the Ray session's logs (local Ray only: on a cluster the worker logs stay on
+    their nodes, where ``ray logs`` reaches them) and for what a remote experiment keeps
+    locally while it runs (driver log, Optuna journals)."""
     from hmgray import storage
 
-    if not os.path.isdir(session_logs):
+    if not os.path.isdir(local):
         return 0
     n = 0
-    for entry in sorted(os.scandir(session_logs), key=lambda e: e.name):
-        if entry.is_file() and entry.stat().st_size <= MAX_LOG_BYTES:
+    for entry in sorted(os.scandir(local), key=lambda e: e.name):
+        if entry.is_file() and (max_bytes is None or entry.stat().st_size <= max_bytes):
             with open(entry.path, "rb") as f:
-                storage.atomic_write_bytes(storage.join(logs_uri, "ray", entry.name), f.read())
+                storage.atomic_write_bytes(storage.join(uri, entry.name), f.read())
             n += 1
     return n
 
@@ -330,10 +333,9 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
                 ray.shutdown()  # a failed run must not leave a local Ray behind
     finally:
         if local_logs != logs_uri:
-            with open(driver_log, "rb") as f:
-                storage.atomic_write_bytes(storage.join(logs_uri, "driver.log"), f.read())
+            copy_files(local_logs, logs_uri)
         if session_logs:
-            collect_ray_logs(session_logs, logs_uri)
+            copy_files(session_logs, storage.join(logs_uri, "ray"), MAX_LOG_BYTES)
         say(f"full logs: {logs_uri}/")
 
 
@@ -417,7 +419,7 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     )
     table = write_results(results_uri, rows, metadata, plan.columns)
     if "://" in root:
-        _upload_dir(journal_dir, storage.join(root, "optuna"))
+        copy_files(journal_dir, storage.join(root, "optuna"))
 
     report = analysis.build_report(results_uri)
     for table_name in exp.printed_tables:
@@ -459,15 +461,6 @@ def _write_plan(root: str, plan, conditions, ctx: Context, resume: bool) -> None
         storage.join(root, "experiment.json"),
         json.dumps(doc, indent=2, sort_keys=True, default=str).encode(),
     )
-
-
-def _upload_dir(local: str, uri: str) -> None:
-    from hmgray import storage
-
-    for entry in os.scandir(local):
-        if entry.is_file():
-            with open(entry.path, "rb") as f:
-                storage.atomic_write_bytes(storage.join(uri, entry.name), f.read())
 
 
 def _overhead_summary(rows: list[dict], stages: tuple[str, ...], elapsed: float) -> None:

@@ -11,7 +11,6 @@ better, over the whole split: it needs the split's mean, so the evaluator accumu
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import pyarrow as pa
@@ -115,7 +114,7 @@ class ToyTask(Task):
         return {"y": batch["y"]}
 
     def decoder(self, context, settings):
-        return functools.partial(_decode)
+        return _decode  # a module-level function: picklable for Ray Data
 
     def generate(self, out_uri, n, seed):
         from hmgray.data.shards import write_shards

@@ -398,7 +398,7 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     metadata = results_metadata(exp, ctx, plan)
     provenance = {"git_commit": git_commit(), "data_manifest_hash": manifest.hash}
     results_uri = storage.join(root, "results.parquet")
-    context = manifest.context
+    context = task.load_context(manifest)
 
     best = {}
     for arm in plan.arms:

@@ -25,7 +25,8 @@ A task provides:
 * **data**: the shard schema and its checks (:class:`ShardSchema`), the decode step for
   Ray Data's ``map_batches``, a seeded synthetic generator with documented planted
   structure, the context the model needs beside the batches (carried in the manifest),
-  and the settings fixed by the data.
+  and the settings fixed by the data; side tables beside the shards (e.g. an item
+  catalogue), read into the model's context by ``load_context``.
 
 The registry maps a task name to ``"module:attribute"`` and imports it on first use (the
 pattern of transformers' auto classes), so a Ray worker imports only the family it
@@ -107,6 +108,11 @@ class ShardSchema(Protocol):
     def validate_values(self, table: pa.Table, context: Mapping, where: str) -> None: ...
 
     def validate_context(self, context: Mapping, where: str) -> None: ...
+
+    # Optional: side tables (rows that are not examples, e.g. an item catalogue), written
+    # beside the shards and listed in the manifest. ``tables`` names the ones the task's
+    # data must have (default none); ``validate_table(name, table, context, where)``
+    # checks one.
 
 
 class Task:
@@ -193,6 +199,12 @@ class Task:
         return the ``Manifest``."""
         raise NotImplementedError
 
+    def load_context(self, manifest) -> Mapping[str, Any]:
+        """What ``build_model`` gets as ``context``, read once in the driver and shipped to
+        every worker: the manifest's JSON context by default; a task with side tables
+        (``manifest.read_table``) reads them here."""
+        return manifest.context
+
     def fixed_settings(self, manifest) -> dict[str, Any]:
         """Config values fixed by the data, shared by every run (not searched)."""
         return {}
@@ -217,6 +229,7 @@ def strict_from_dict(cls: type, d: Mapping[str, Any]):
 # name -> "module:attribute" of the Task subclass, imported on first use
 REGISTRY: dict[str, str] = {
     "valuation": "hmgray.families.valuation.task:ValuationTask",
+    "recommender": "hmgray.families.recommender.task:RecommenderTask",
 }
 _LOADED: dict[str, Task] = {}
 

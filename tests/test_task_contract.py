@@ -63,7 +63,7 @@ def test_decode_gives_the_batch_every_arm_trains_on(data):
     for arm in task.arms:
         torch.manual_seed(0)
         cfg = _config(task, settings, arm)
-        model = task.build_model(cfg, manifest.context)
+        model = task.build_model(cfg, task.load_context(manifest))
         loss = task.loss(model(batch), batch, cfg)
         assert loss.ndim == 0 and torch.isfinite(loss), arm
         loss.backward()

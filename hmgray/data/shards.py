@@ -4,6 +4,9 @@ Layout of a dataset folder (any storage URI, see ``hmgray.storage``)::
 
     <root>/manifest.json
     <root>/train-00000.parquet, train-00001.parquet, ..., val-00000.parquet, test-00000.parquet
+    <root>/table-<name>.parquet     side tables, when the task has any (e.g. a recommender's
+                                    item catalogue): one file each, own schema, listed
+                                    under the manifest's ``tables``
 
 A file holds one split; rows are grouped in row groups of ``row_group_rows`` so Ray Data can
 stream them. The manifest lists every file with its split, row count, byte size and sha256,
@@ -44,7 +47,15 @@ from hmgray import storage
 from hmgray.errors import DataError, HmgrayError, StorageError
 from hmgray.task import ShardSchema, Task, get_task
 
-__all__ = ["MANIFEST_NAME", "FORMAT", "Manifest", "ShardFile", "load_manifest", "write_shards"]
+__all__ = [
+    "FORMAT",
+    "MANIFEST_NAME",
+    "Manifest",
+    "ShardFile",
+    "TableFile",
+    "load_manifest",
+    "write_shards",
+]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "hmgray-shards"
@@ -60,6 +71,18 @@ class ShardFile:
 
     path: str
     split: str
+    rows: int
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """One entry of the manifest's ``tables`` list: a side table of the task (rows that are
+    not training examples, e.g. the item catalogue), in one file with its own schema."""
+
+    name: str
+    path: str
     rows: int
     sha256: str
     bytes: int
@@ -83,6 +106,7 @@ class Manifest:
     files: tuple[ShardFile, ...]
     context: dict = field(repr=False)
     raw: dict = field(repr=False)
+    tables: tuple[TableFile, ...] = ()
 
     @property
     def manifest_uri(self) -> str:
@@ -100,6 +124,20 @@ class Manifest:
     def rows(self, split: str) -> int:
         """Number of rows in ``split``."""
         return sum(f.rows for f in self.files if f.split == split)
+
+    def table_entry(self, name: str) -> TableFile:
+        for t in self.tables:
+            if t.name == name:
+                return t
+        raise DataError(
+            f"{self.manifest_uri}: no side table {name!r} "
+            f"(has {[t.name for t in self.tables] or 'none'})"
+        )
+
+    def read_table(self, name: str) -> pa.Table:
+        """The side table ``name``, checked against the manifest (size, sha256, rows)."""
+        entry = self.table_entry(name)
+        return _read_checked(self, entry, f"field 'tables[{self.tables.index(entry)}]")
 
     def filesystem_paths(self, split: str) -> tuple[pafs.FileSystem, list[str]]:
         """``(filesystem, paths)`` of ``split`` for ``ray.data.read_parquet(paths, filesystem=fs)``.
@@ -127,6 +165,7 @@ def write_shards(
     dataset: str,
     generator: Mapping,
     context: Mapping,
+    tables: Mapping[str, pa.Table] | None = None,
     rows_per_file: int = 4096,
     row_group_rows: int = 256,
 ) -> Manifest:
@@ -141,6 +180,8 @@ def write_shards(
         generator: provenance, e.g. ``{"name": ..., "seed": ..., "params": {...}}``.
         context: what the task's model needs beside the rows (JSON), checked by
             ``task.shards.validate_context``.
+        tables: the task's side tables by name (``task.shards.tables``), each checked by
+            ``task.shards.validate_table`` and written as ``table-<name>.parquet``.
         rows_per_file: rows per Parquet file (the last file of a split holds the rest).
         row_group_rows: rows per Parquet row group (Ray Data's streaming unit).
 
@@ -149,6 +190,7 @@ def write_shards(
     """
     task = get_task(task)
     shards = task.shards
+    tables_side = tables
     if rows_per_file < 1 or row_group_rows < 1:
         raise DataError(
             f"write_shards({out_uri}): rows_per_file={rows_per_file} and "
@@ -182,6 +224,10 @@ def write_shards(
             raise DataError(f"{where}: schema differs from the first split's schema")
         shards.validate_values(table, context, where)
         tables[split] = table
+    side = dict(tables_side or {})
+    _check_table_names(shards, side, f"write_shards({out_uri})")
+    for name, table in side.items():
+        shards.validate_table(name, table, context, f"write_shards({out_uri}) table {name!r}")
 
     out_uri = _absolute(out_uri)
     manifest_uri = storage.join(out_uri, MANIFEST_NAME)
@@ -210,6 +256,22 @@ def write_shards(
                         "bytes": len(data),
                     }
                 )
+        table_entries = []
+        for name, table in side.items():
+            data = storage.parquet_bytes(table, row_group_size=max(row_group_rows, 4096))
+            path = f"table-{name}.parquet"
+            uri = storage.join(out_uri, path)
+            written.append(uri)
+            storage.atomic_write_bytes(uri, data)
+            table_entries.append(
+                {
+                    "name": name,
+                    "path": path,
+                    "rows": table.num_rows,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "bytes": len(data),
+                }
+            )
         raw = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -221,6 +283,8 @@ def write_shards(
             "files": entries,
             "context": dict(context),
         }
+        if table_entries:
+            raw["tables"] = table_entries
         payload = (json.dumps(raw, indent=2, allow_nan=False) + "\n").encode("utf-8")
         storage.atomic_write_bytes(manifest_uri, payload)
     except BaseException:
@@ -239,7 +303,8 @@ def _remove_previous(out_uri: str, manifest_uri: str) -> None:
         return
     try:
         old = json.loads(storage.read_bytes(manifest_uri))
-        old_paths = [f["path"] for f in old.get("files", []) if _safe_relpath(f.get("path"))]
+        listed = [*old.get("files", []), *old.get("tables", [])]
+        old_paths = [f["path"] for f in listed if _safe_relpath(f.get("path"))]
     except (ValueError, TypeError, AttributeError, StorageError):
         old_paths = []  # unreadable old manifest: just drop it
     storage.remove(manifest_uri)
@@ -327,6 +392,23 @@ def _manifest_from_raw(raw, folder: str, manifest_uri: str, payload: bytes) -> M
         if not _safe_relpath(f["path"]):
             raise DataError(f"{fw}.path' = {f['path']!r} is not a relative path inside the dataset")
         files.append(ShardFile(f["path"], f["split"], f["rows"], f["sha256"], f["bytes"]))
+    tables = []
+    for i, t in enumerate(raw.get("tables", [])):
+        fw = f"{where}: field 'tables[{i}]"
+        if not isinstance(t, dict):
+            raise DataError(f"{fw}' must be an object")
+        for key, typ in (
+            ("name", str),
+            ("path", str),
+            ("rows", int),
+            ("sha256", str),
+            ("bytes", int),
+        ):
+            if not isinstance(t.get(key), typ) or isinstance(t.get(key), bool):
+                raise DataError(f"{fw}.{key}' is missing or not a {typ.__name__}")
+        if not _safe_relpath(t["path"]):
+            raise DataError(f"{fw}.path' = {t['path']!r} is not a relative path inside the dataset")
+        tables.append(TableFile(t["name"], t["path"], t["rows"], t["sha256"], t["bytes"]))
     return Manifest(
         uri=folder,
         hash=hashlib.sha256(payload).hexdigest(),
@@ -335,7 +417,21 @@ def _manifest_from_raw(raw, folder: str, manifest_uri: str, payload: bytes) -> M
         files=tuple(files),
         context=context,
         raw=raw,
+        tables=tuple(tables),
     )
+
+
+def _check_table_names(shards: ShardSchema, present, where: str) -> None:
+    """The side tables must be exactly the task's (``shards.tables``, none by default)."""
+    expected = tuple(getattr(shards, "tables", ()))
+    missing = [n for n in expected if n not in present]
+    extra = [n for n in present if n not in expected]
+    if missing or extra:
+        raise DataError(
+            f"{where}: side tables {sorted(present)}, the task's are {list(expected)}"
+            + (f" (missing {missing})" if missing else "")
+            + (f" (unknown {extra})" if extra else "")
+        )
 
 
 def _read_hashing(uri: str, field_name: str) -> tuple[bytes, str]:
@@ -357,9 +453,9 @@ def _read_hashing(uri: str, field_name: str) -> tuple[bytes, str]:
     return b"".join(chunks), h.hexdigest()
 
 
-def _verify_file(manifest: Manifest, shards: ShardSchema, i: int, entry: ShardFile) -> None:
+def _read_checked(manifest: Manifest, entry: ShardFile | TableFile, fw: str) -> pa.Table:
+    """Read one listed file; check its size, sha256 and row count against ``entry``."""
     uri = storage.join(manifest.uri, entry.path)
-    fw = f"field 'files[{i}]"
     data, digest = _read_hashing(uri, f"{fw}.path'")
     if len(data) != entry.bytes:
         raise DataError(
@@ -371,9 +467,15 @@ def _verify_file(manifest: Manifest, shards: ShardSchema, i: int, entry: ShardFi
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataError(f"{uri}: not a readable Parquet file ({e})") from e
-    shards.validate_schema(table.schema, uri)
     if table.num_rows != entry.rows:
         raise DataError(f"{uri}: has {table.num_rows} rows, manifest {fw}.rows' says {entry.rows}")
+    return table
+
+
+def _verify_file(manifest: Manifest, shards: ShardSchema, i: int, entry: ShardFile) -> None:
+    uri = storage.join(manifest.uri, entry.path)
+    table = _read_checked(manifest, entry, f"field 'files[{i}]")
+    shards.validate_schema(table.schema, uri)
     shards.validate_values(table, manifest.context, uri)
     if entry.rows:
         ids = pc.unique(table.column(shards.key_column))
@@ -425,6 +527,7 @@ def load_manifest(uri: str, verify: bool = True, task: str | Task | None = None)
             f"{task.shards.version} (task {task.name!r})"
         )
     task.shards.validate_context(manifest.context, manifest_uri)
+    _check_table_names(task.shards, [t.name for t in manifest.tables], manifest_uri)
     if verify:
         seen = set()
         for i, entry in enumerate(manifest.files):
@@ -434,4 +537,8 @@ def load_manifest(uri: str, verify: bool = True, task: str | Task | None = None)
                 )
             seen.add(entry.path)
             _verify_file(manifest, task.shards, i, entry)
+        for i, entry in enumerate(manifest.tables):
+            table = _read_checked(manifest, entry, f"field 'tables[{i}]")
+            where = storage.join(manifest.uri, entry.path)
+            task.shards.validate_table(entry.name, table, manifest.context, where)
     return manifest

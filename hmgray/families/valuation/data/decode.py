@@ -18,52 +18,17 @@ per-row work is image decoding and tokenisation.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from PIL import Image, UnidentifiedImageError
 
+from hmgray.data.arrow import as_array as _as_array
+from hmgray.data.arrow import pad_lists as _pad_lists
+from hmgray.data.images import decode_image
 from hmgray.data.text import tokenize, word_hash
 from hmgray.errors import ConfigError, DataError
 
-__all__ = ["decode_batch", "decode_image"]
-
-
-def _as_array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-
-
-def _pad_lists(arr: pa.Array, width: int, pad, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(B, width) array of the first ``width`` items of each list (``pad`` after), and lengths.
-
-    Uses ``arr.offsets`` (absolute positions into ``arr.values``), which is correct for
-    sliced arrays as well.
-    """
-    offsets = arr.offsets.to_numpy()
-    lengths = np.diff(offsets)  # (B,)
-    values = arr.values.to_numpy(zero_copy_only=False)
-    cols = np.arange(width)
-    mask = cols[None, :] < lengths[:, None]  # (B, width)
-    out = np.full((len(arr), width), pad, dtype=dtype)
-    if values.size:
-        idx = offsets[:-1, None] + cols[None, :]  # (B, width)
-        out[mask] = values[idx[mask]]
-    return out, lengths
-
-
-def decode_image(data: bytes, size: tuple[int, int], listing_id: str) -> np.ndarray:
-    """Decode one encoded image to uint8 (H, W, 3) RGB, resized to ``size`` = (H, W)."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.mode != "RGB":  # PNG from our generator is RGB already: skip the copy
-                img = img.convert("RGB")
-            if img.size != (size[1], size[0]):  # PIL sizes are (width, height)
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"listing {listing_id!r}: column 'image' cannot be decoded ({e})") from e
+__all__ = ["decode_batch"]
 
 
 def decode_batch(
@@ -101,7 +66,9 @@ def decode_batch(
     for i, data in enumerate(table.column("image").to_pylist()):
         if data is None:
             continue
-        pixels[i] = decode_image(data, (h, w), ids[i]).transpose(2, 0, 1)  # HWC -> CHW
+        pixels[i] = decode_image(data, (h, w), f"listing {ids[i]!r}").transpose(
+            2, 0, 1
+        )  # HWC -> CHW
         has_image[i] = 1.0
     image = pixels.astype(np.float32)
     image *= np.float32(1.0 / 255.0)  # (B, 3, H, W) in [0, 1]

@@ -6,7 +6,7 @@
 Both read the export robustly (bad rows reported, never a crash halfway), join a user MSRP
 table by key, take images from a local folder, and write shards plus ``manifest.json`` and
 ``conversion_report.json`` (``common.ConversionReport``). Command line:
-``python -m hmgray.families.valuation.data.formats {craigslist,mercari} --help``.
+``python -m hmgray.data.formats {craigslist,mercari} --help``.
 """
 
 from hmgray.families.valuation.data.formats.common import (

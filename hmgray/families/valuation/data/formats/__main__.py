@@ -1,8 +1,8 @@
 """Command line: convert a real listing export into hmgray shards.
 
-    python -m hmgray.families.valuation.data.formats craigslist --csv vehicles.csv --msrp msrp.csv \\
+    python -m hmgray.data.formats craigslist --csv vehicles.csv --msrp msrp.csv \\
         --images images/ --out data/craigslist [--missing-images drop|keep]
-    python -m hmgray.families.valuation.data.formats mercari --tsv train.tsv --msrp msrp.csv \\
+    python -m hmgray.data.formats mercari --tsv train.tsv --msrp msrp.csv \\
         --images images/ --out data/mercari [--location shipping|single]
 
 Prints the conversion report summary (also saved as ``conversion_report.json`` beside the
@@ -40,7 +40,7 @@ def _columns(text: str) -> tuple[str, ...]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m hmgray.families.valuation.data.formats",
+        prog="python -m hmgray.data.formats",
         description="Convert a real second-hand listing export into hmgray shards.",
     )
     sub = parser.add_subparsers(dest="format", required=True)

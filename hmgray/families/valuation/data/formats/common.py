@@ -49,20 +49,18 @@ import hashlib
 import io
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from hmgray import storage
+from hmgray.data.formats.base import ConversionError, ImageFolder, check_input
 from hmgray.data.shards import Manifest
 from hmgray.data.text import tokenize
-from hmgray.errors import ConfigError, DataError, HmgrayError
+from hmgray.errors import ConfigError, DataError
 from hmgray.families.valuation.data.listing_shards import write_listing_shards
 from hmgray.families.valuation.data.market import build_market
 from hmgray.families.valuation.data.schema import LISTING_SCHEMA
@@ -107,14 +105,6 @@ PRICE_OUT_OF_RANGE = "price_out_of_range"
 DUPLICATE_ID = "duplicate_id"
 MSRP_UNMATCHED = "msrp_unmatched"
 MISSING_IMAGE = "missing_image"
-
-
-class ConversionError(DataError):
-    """A fatal conversion problem (the message names the file); ``report`` holds what was read."""
-
-    def __init__(self, message: str, report: ConversionReport | None = None):
-        super().__init__(message)
-        self.report = report
 
 
 # ----------------------------------------------------------------------------- report
@@ -297,16 +287,6 @@ class _HashingReader(io.RawIOBase):
     def close(self) -> None:
         self._stream.close()
         super().close()
-
-
-def check_input(uri: str, what: str) -> None:
-    """``ConversionError`` naming ``uri`` unless a file or folder exists there."""
-    try:
-        present = storage.exists(uri)
-    except HmgrayError as e:
-        raise ConversionError(f"{uri}: cannot access the {what} ({e})") from e
-    if not present:
-        raise ConversionError(f"{uri}: {what} not found")
 
 
 def _repair_text(value: str) -> tuple[str, bytes | None]:
@@ -583,67 +563,6 @@ def load_msrp_table(uri: str) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- images
-
-
-class ImageFolder:
-    """Listing images in one local (or storage-URI) folder, looked up by file name.
-
-    Nothing is downloaded. ``find(names, stems)`` returns the first file whose exact name is
-    in ``names`` (e.g. the basename of the listing's image URL), else the first whose name
-    without extension is in ``stems`` (e.g. the listing id: ``7316814884.jpg``). When a stem
-    matches several files (``1.jpg`` and ``1.png``) the alphabetically first wins.
-    ``load`` decodes a file (EXIF orientation applied, converted to RGB), resizes it to
-    ``image_size`` (bilinear, aspect ratio not kept, as ``decode_batch`` does) and re-encodes
-    it as PNG, so shards hold small, uniform, known-decodable images.
-    """
-
-    def __init__(self, uri: str, image_size: tuple[int, int]):
-        check_input(uri, "images folder")
-        self.uri = uri
-        self.image_size = (int(image_size[0]), int(image_size[1]))
-        fs, path = storage.resolve(uri)
-        self._fs = fs
-        try:
-            infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-        except (OSError, pa.ArrowException) as e:
-            raise ConversionError(f"{uri}: cannot list the images folder ({e})") from e
-        names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
-        self._paths = {n: f"{path.rstrip('/')}/{n}" for n in names}
-        self._by_stem: dict[str, str] = {}
-        for n in names:
-            self._by_stem.setdefault(os.path.splitext(n)[0], n)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def find(self, names: Sequence[str] = (), stems: Sequence[str] = ()) -> str | None:
-        for n in names:
-            if n and n in self._paths:
-                return n
-        for s in stems:
-            if s and s in self._by_stem:
-                return self._by_stem[s]
-        return None
-
-    def load(self, name: str) -> bytes:
-        """PNG bytes of the image file ``name``, resized; ``DataError`` if undecodable."""
-        h, w = self.image_size
-        try:
-            with self._fs.open_input_stream(self._paths[name]) as f:
-                data = f.read()
-            with Image.open(io.BytesIO(data)) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB")
-                if img.size != (w, h):  # PIL sizes are (width, height)
-                    img = img.resize((w, h), Image.Resampling.BILINEAR)
-                out = io.BytesIO()
-                img.save(out, format="PNG")
-                return out.getvalue()
-        except UnidentifiedImageError as e:
-            raise DataError(f"image file {name!r} is not a PNG/JPEG image PIL can read") from e
-        except (OSError, ValueError, pa.ArrowException) as e:
-            raise DataError(f"image file {name!r} cannot be decoded ({e})") from e
-        except Image.DecompressionBombError as e:
-            raise DataError(f"image file {name!r} is too large to decode ({e})") from e
 
 
 # ----------------------------------------------------------------------------- finishing

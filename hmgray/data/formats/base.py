@@ -1,0 +1,101 @@
+"""What every converter of a real public format shares: the fatal error, the input check,
+and a local folder of images (nothing is downloaded).
+
+The converters themselves live with their families (``hmgray.families.<family>.data.
+formats``); ``python -m hmgray.data.formats <format> ...`` is their one entry point.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from hmgray import storage
+from hmgray.errors import DataError, HmgrayError
+
+__all__ = ["ConversionError", "ImageFolder", "check_input"]
+
+
+class ConversionError(DataError):
+    """A fatal conversion problem (the message names the file); ``report`` holds what was read."""
+
+    def __init__(self, message: str, report: Any = None):
+        super().__init__(message)
+        self.report = report
+
+
+def check_input(uri: str, what: str) -> None:
+    """``ConversionError`` naming ``uri`` unless a file or folder exists there."""
+    try:
+        present = storage.exists(uri)
+    except HmgrayError as e:
+        raise ConversionError(f"{uri}: cannot access the {what} ({e})") from e
+    if not present:
+        raise ConversionError(f"{uri}: {what} not found")
+
+
+class ImageFolder:
+    """Listing images in one local (or storage-URI) folder, looked up by file name.
+
+    Nothing is downloaded. ``find(names, stems)`` returns the first file whose exact name is
+    in ``names`` (e.g. the basename of the listing's image URL), else the first whose name
+    without extension is in ``stems`` (e.g. the listing id: ``7316814884.jpg``). When a stem
+    matches several files (``1.jpg`` and ``1.png``) the alphabetically first wins.
+    ``load`` decodes a file (EXIF orientation applied, converted to RGB), resizes it to
+    ``image_size`` (bilinear, aspect ratio not kept, as ``decode_batch`` does) and re-encodes
+    it as PNG, so shards hold small, uniform, known-decodable images.
+    """
+
+    def __init__(self, uri: str, image_size: tuple[int, int]):
+        check_input(uri, "images folder")
+        self.uri = uri
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        fs, path = storage.resolve(uri)
+        self._fs = fs
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        except (OSError, pa.ArrowException) as e:
+            raise ConversionError(f"{uri}: cannot list the images folder ({e})") from e
+        names = sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+        self._paths = {n: f"{path.rstrip('/')}/{n}" for n in names}
+        self._by_stem: dict[str, str] = {}
+        for n in names:
+            self._by_stem.setdefault(os.path.splitext(n)[0], n)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def find(self, names: Sequence[str] = (), stems: Sequence[str] = ()) -> str | None:
+        for n in names:
+            if n and n in self._paths:
+                return n
+        for s in stems:
+            if s and s in self._by_stem:
+                return self._by_stem[s]
+        return None
+
+    def load(self, name: str) -> bytes:
+        """PNG bytes of the image file ``name``, resized; ``DataError`` if undecodable."""
+        h, w = self.image_size
+        try:
+            with self._fs.open_input_stream(self._paths[name]) as f:
+                data = f.read()
+            with Image.open(io.BytesIO(data)) as img:
+                img = ImageOps.exif_transpose(img).convert("RGB")
+                if img.size != (w, h):  # PIL sizes are (width, height)
+                    img = img.resize((w, h), Image.Resampling.BILINEAR)
+                out = io.BytesIO()
+                img.save(out, format="PNG")
+                return out.getvalue()
+        except UnidentifiedImageError as e:
+            raise DataError(f"image file {name!r} is not a PNG/JPEG image PIL can read") from e
+        except (OSError, ValueError, pa.ArrowException) as e:
+            raise DataError(f"image file {name!r} cannot be decoded ({e})") from e
+        except Image.DecompressionBombError as e:
+            raise DataError(f"image file {name!r} is too large to decode ({e})") from e

@@ -48,7 +48,18 @@ from analysis.plots import COLORS, _grid
 from analysis.stats import holm, paired_test
 from analysis.tables import TEST_NAMES
 
-SPEC_KEYS = ("name", "param", "stages", "values", "labels", "metrics", "row_header", "title")
+SPEC_KEYS = (
+    "name",
+    "param",
+    "stages",
+    "values",
+    "labels",
+    "metrics",
+    "row_header",
+    "title",
+    "variants",
+    "arms",
+)
 
 
 def spec_from_meta(spec: Any, where: str) -> dict[str, Any]:
@@ -71,7 +82,39 @@ def spec_from_meta(spec: Any, where: str) -> dict[str, Any]:
         raise AnalysisError(f"{where}.values must be a list")
     if spec.get("labels") is not None and not isinstance(spec["labels"], dict):
         raise AnalysisError(f"{where}.labels must be an object")
+    variants = spec.get("variants")
+    if variants is not None and not (
+        isinstance(variants, dict)
+        and variants
+        and all(isinstance(v, str) for v in variants.values())
+    ):
+        raise AnalysisError(f"{where}.variants must be an object of row label -> column prefix")
+    if variants is not None and spec.get("metrics") is None:
+        raise AnalysisError(f"{where}: variants need the metrics they apply to")
+    arms = spec.get("arms")
+    if arms is not None and not (isinstance(arms, list) and all(isinstance(a, str) for a in arms)):
+        raise AnalysisError(f"{where}.arms must be a list of arm names")
     return dict(spec)
+
+
+def variant_rows(rows, variants: dict[str, str], metrics: Sequence[str], uri: str):
+    """One copy of ``rows`` per variant (row label -> column prefix): in the copy, each
+    metric column ``test_<m>`` holds the column ``test_<prefix><m>`` (e.g. the same runs'
+    test metrics with images removed), and ``_value`` is the label."""
+    import pandas as pd
+
+    parts = []
+    for label, prefix in variants.items():
+        part = rows.copy()
+        for metric in metrics:
+            stage, _, base = metric.partition("_")
+            column = f"{stage}_{prefix}{base}"
+            if column not in rows.columns:
+                raise AnalysisError(f"{uri}: variant {label!r} needs column {column!r}")
+            part[metric] = rows[column]
+        part["_value"] = label
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _key(value: Any) -> str:
@@ -95,6 +138,8 @@ def compare_table(
     metrics: Sequence[str] | None = None,
     row_header: str | None = None,
     title: str | None = None,
+    variants: dict[str, str] | None = None,
+    arms: Sequence[str] | None = None,
     ci: str = "t",
     test: str = "t",
     alpha: float = 0.05,
@@ -103,11 +148,20 @@ def compare_table(
     ``search``), in the order of ``values`` (default: sorted, numbers first); columns =
     arms x ``metrics`` (default: declared metrics with a finite value). ``labels`` maps a
     value (as JSON text, e.g. ``"5"`` or ``"\\"long-tail\\""``) to its row label.
+    ``variants`` (row label -> column prefix, see :func:`variant_rows`) makes the rows
+    column variants of the same runs instead of values of ``param`` (then only a name);
+    ``arms`` keeps only those arms.
     """
     frame = results.frame
     rows = frame[frame["stage"].isin(stages)] if stages else frame[frame["stage"] != "search"]
     where = f"stage(s) {', '.join(stages)}" if stages else "every non-search stage"
-    rows = rows.assign(_value=rows["config_json"].map(lambda j: config_value(j, param)))
+    if arms is not None:
+        rows = rows[rows["arm"].isin(arms)]
+    if variants is not None:
+        rows = variant_rows(rows, variants, metrics or (), results.uri)
+        values = list(variants)
+    else:
+        rows = rows.assign(_value=rows["config_json"].map(lambda j: config_value(j, param)))
     rows = rows[rows["_value"].map(lambda v: v is not None)]
     if len(rows) == 0:
         raise AnalysisError(f"{results.uri}: no rows of {where} have {param!r} in config_json")

@@ -182,6 +182,8 @@ def build_report(
             metrics=spec.get("metrics"),
             row_header=spec.get("row_header"),
             title=spec.get("title"),
+            variants=spec.get("variants"),
+            arms=spec.get("arms"),
             ci=ci,
             test=test,
             alpha=alpha,

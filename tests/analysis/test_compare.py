@@ -175,3 +175,26 @@ def test_figure_is_deterministic():
     a, b = save(compare_figure, t), save(compare_figure, t)
     assert a == b and a["png"][:4] == b"\x89PNG"
     assert math.isfinite(t.rows[0].cells[0].stats.ci_low)
+
+
+def test_variants_make_rows_of_column_variants_of_the_same_runs():
+    # rows: the same confirm runs' MAPE over all items, the rare and the frequent ones
+    results = from_table(make_anchor_table(), "mem://results.parquet")
+    t = compare_table(
+        results, "subset", name="variants", stages=["confirm"], metrics=["test_mape"],
+        variants={"all": "", "rare": "tail_", "frequent": "head_"}, arms=["anchor"],
+    )  # fmt: skip
+    assert [r.label for r in t.rows] == ["all", "rare", "frequent"]
+    assert [c.group for c in t.columns] == ["anchor"]
+    for row, metric in zip(t.rows, ("test_mape", "test_tail_mape", "test_head_mape"), strict=True):
+        expected = np.mean([value(metric, "anchor", "full", s) for s in (0, 1, 2)])
+        assert row.cells[0].stats.mean == pytest.approx(expected)
+
+
+def test_variants_name_a_missing_column():
+    results = from_table(make_anchor_table(), "mem://results.parquet")
+    with pytest.raises(AnalysisError, match="test_nope_mape"):
+        compare_table(
+            results, "subset", name="v", stages=["confirm"], metrics=["test_mape"],
+            variants={"x": "nope_"},
+        )  # fmt: skip

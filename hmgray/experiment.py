@@ -89,6 +89,7 @@ class Experiment:
     reference_arm: str | None = None
     extra_metrics: tuple[str, ...] = ()
     printed_tables: tuple[str, ...] = ("ladder",)
+    summary_columns: tuple[str, ...] = ()  # results columns whose test means are printed
     hooks: Any = None
 
     def hook(self, name: str) -> Callable | None:
@@ -429,6 +430,7 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     say()
     stages = tuple(dict.fromkeys(["search", *(c.stage for c in conditions)]))
     _overhead_summary(table.to_pylist(), stages, time.time() - t0)
+    _column_summary(table.to_pylist(), exp.summary_columns)
     say(f"results: {results_uri}")
     for path in report.files:
         say(f"wrote {path}")
@@ -461,6 +463,18 @@ def _write_plan(root: str, plan, conditions, ctx: Context, resume: bool) -> None
         storage.join(root, "experiment.json"),
         json.dumps(doc, indent=2, sort_keys=True, default=str).encode(),
     )
+
+
+def _column_summary(rows: list[dict], columns: tuple[str, ...]) -> None:
+    """Mean and range of each of ``columns`` over the runs evaluated on test."""
+    for column in columns:
+        values = [r[column] for r in rows if r.get(column) is not None and r["status"] == "ok"]
+        values = [v for v in values if v == v]  # not NaN
+        if values:
+            say(
+                f"{column}: mean {sum(values) / len(values):.3g} "
+                f"(min {min(values):.3g}, max {max(values):.3g}) over {len(values)} runs"
+            )
 
 
 def _overhead_summary(rows: list[dict], stages: tuple[str, ...], elapsed: float) -> None:

@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+SCRIPT ?= experiments/granularity_ablation.py
 PYTEST_ARGS ?=
 
 .PHONY: install run smoke test system-deps lint clean
@@ -22,10 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python experiments/granularity_ablation.py $(ARGS)
+	$(BIN)/python $(SCRIPT) $(ARGS)
 
 smoke: $(STAMP)
-	$(BIN)/python experiments/granularity_ablation.py --smoke-test $(ARGS)
+	$(BIN)/python $(SCRIPT) --smoke-test $(ARGS)
 
 # pdflatex (booktabs, siunitx) and pdftoppm, for the tests that compile tables.
 system-deps:

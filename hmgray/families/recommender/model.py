@@ -196,8 +196,9 @@ class MultimodalRecommender(nn.Module):
             user_x.append(self.drop(self.proj[m](u_raw)))
             item_p.append(i_ok)
             user_p.append(u_ok)
-        stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731  (K, M, ...)
-        return (stack(item_x), stack(item_p)), (stack(user_x), stack(user_p))
+        items = (torch.stack(item_x, dim=1), torch.stack(item_p, dim=1))  # (K', M, d), (K', M)
+        users_ = (torch.stack(user_x, dim=1), torch.stack(user_p, dim=1))  # (B, M, d), (B, M)
+        return items, users_
 
     def _combine(self, x: Tensor, present: Tensor, fusion: nn.Module | None) -> Tensor:
         """(K, M, d), (K, M) -> (K, width): the arm's user or item vector."""

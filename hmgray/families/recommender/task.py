@@ -20,7 +20,6 @@ formulas above. Selection is on validation Recall@20 (MMRec's choice).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,7 +182,7 @@ class RecommenderTask(Task):
         return int(batch["user"].shape[0])
 
     def decoder(self, context, settings):
-        return functools.partial(decode_rows)
+        return decode_rows
 
     def generate(self, out_uri: str, n: int, seed: int):
         from hmgray.families.recommender.data.synth import write_synthetic

@@ -28,6 +28,9 @@ from hmgray.families.recommender.data.schema import INTERACTIONS, TABLE_SCHEMAS
 __all__ = ["SplitReport", "cooccurrence_edges", "edges_table", "leave_last_out"]
 
 REVIEWS_PER_USER = 5
+# Words kept of a user's joined reviews: 4x the longest user text the model reads
+# (config.USER_TOKENS), so a converted catalogue does not carry text nothing reads.
+MAX_USER_WORDS = 256
 GRAPH_HISTORY = 50  # pairs among a user's last 50 training items: bounded work per user
 
 
@@ -101,7 +104,8 @@ def _last_reviews(
     u: np.ndarray, train: np.ndarray, order: np.ndarray, reviews, num_users: int
 ) -> list[str]:
     """Each user's last ``REVIEWS_PER_USER`` training reviews (u sorted by user, time),
-    oldest first, joined with spaces; empty reviews are skipped."""
+    oldest first, joined with spaces and cut after ``MAX_USER_WORDS`` words; empty
+    reviews are skipped."""
     tu, tk = u[train], order[train]
     n_train = np.bincount(tu, minlength=num_users)
     start = np.concatenate([[0], np.cumsum(n_train)[:-1]])
@@ -113,7 +117,7 @@ def _last_reviews(
         text = reviews[int(k)]
         if text:
             texts[user].append(text)
-    return [" ".join(t) for t in texts]
+    return [" ".join(" ".join(t).split()[:MAX_USER_WORDS]) for t in texts]
 
 
 def cooccurrence_edges(train: pa.Table, num_items: int) -> tuple[np.ndarray, np.ndarray]:

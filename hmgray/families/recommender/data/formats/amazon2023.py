@@ -432,9 +432,7 @@ def convert_amazon2023(
                 f"{item_keys[cols['item'][k]]!r} has no metadata", "dropped",
             )  # fmt: skip
         keep = has_meta[cols["item"]] if len(cols["item"]) else np.zeros(0, bool)
-        keep &= _first_of_pair(
-            cols["user"], cols["item"], cols["ts"], keep, reviews_uris, cols, report
-        )
+        keep &= _first_of_pair(cols, keep, reviews_uris, report)
         if k_core > 0 and keep.any():
             core = _k_core(cols["user"][keep], cols["item"][keep], k_core)
             idx = np.flatnonzero(keep)
@@ -444,20 +442,20 @@ def convert_amazon2023(
             raise ConversionError(
                 f"{', '.join(reviews_uris)}: no review left to convert (see the problems)", report
             )
-        return _write(cols, keep, reviews, item_keys, meta, folder, image_size, min_interactions,
-                      out_uri, dataset, reviews_uris, report, log)  # fmt: skip
+        opts = _Output(out_uri, dataset, tuple(reviews_uris), image_size, min_interactions, folder)
+        return _write(cols, keep, reviews, meta, opts, report)
     finally:
         reviews.close()
 
 
-def _first_of_pair(user, item, ts, keep, uris, cols, report) -> np.ndarray:
+def _first_of_pair(cols: dict, keep: np.ndarray, uris, report: ConversionReport) -> np.ndarray:
     """Mask keeping the earliest review of each (user, item) pair among ``keep``."""
-    out = np.ones(len(user), dtype=bool)
+    out = np.ones(len(keep), dtype=bool)
     idx = np.flatnonzero(keep)
     if not len(idx):
         return out
-    key = user[idx].astype(np.int64) * (int(item.max()) + 1) + item[idx]
-    order = np.lexsort((ts[idx], key))
+    key = cols["user"][idx].astype(np.int64) * (int(cols["item"].max()) + 1) + cols["item"][idx]
+    order = np.lexsort((cols["ts"][idx], key))
     dup = np.zeros(len(idx), dtype=bool)
     dup[order[1:]] = key[order[1:]] == key[order[:-1]]
     for k in idx[dup]:
@@ -467,67 +465,84 @@ def _first_of_pair(user, item, ts, keep, uris, cols, report) -> np.ndarray:
     return out
 
 
-def _write(
-    cols,
-    keep,
-    reviews,
-    item_keys,
-    meta,
-    folder,
-    image_size,
-    min_interactions,
-    out_uri,
-    dataset,
-    reviews_uris,
-    report,
-    log,
-):
-    from hmgray.data.shards import write_shards
+@dataclass(frozen=True)
+class _Output:
+    """Where and how the kept reviews are written."""
 
-    user_keys = list(reviews.users)
-    old_users, user = np.unique(cols["user"][keep], return_inverse=True)
-    old_items, item = np.unique(cols["item"][keep], return_inverse=True)
-    offsets = cols["offset"][keep]
-    splits, review_text, split_report = leave_last_out(
-        user, item, cols["ts"][keep], cols["rating"][keep],
-        _LazyTexts(reviews, offsets), len(old_users), min_interactions,
-    )  # fmt: skip
-    report.notes += split_report.lines()
-    new_of = {int(o): n for n, o in enumerate(old_items)}
-    titles, descs, images, missing = [], [], [], 0
+    out_uri: str
+    dataset: str | None
+    reviews_uris: tuple[str, ...]
+    image_size: tuple[int, int]
+    min_interactions: int
+    folder: ImageFolder | None
+
+
+def _items_table(old_items, item_keys, meta, folder, report) -> pa.Table:
+    """The kept items in their new order, with their images from ``folder``."""
+    images, missing = [], 0
     for old in old_items:
-        info = meta[int(old)]
-        titles.append(info.title)
-        descs.append(info.description)
         data = None
-        if folder is not None:
-            name = folder.find(info.image_names, [item_keys[old]])
-            if name is not None:
-                try:
-                    data = folder.load(name)
-                except DataError as e:
-                    report.problem(
-                        str(folder.uri),
-                        0,
-                        "image",
-                        f"{item_keys[old]!r}: {e}",
-                        "image marked missing",
-                    )
+        name = folder.find(meta[int(old)].image_names, [item_keys[old]]) if folder else None
+        if name is not None:
+            try:
+                data = folder.load(name)
+            except DataError as e:
+                report.problem(
+                    folder.uri, 0, "image", f"{item_keys[old]!r}: {e}", "image marked missing"
+                )
         missing += data is None
         images.append(data)
     report.notes.append(
         f"{missing} of {len(old_items)} items without an image (kept, image marked missing)"
     )
-    items_table = pa.table(
+    return pa.table(
         {
             "item": pa.array(np.arange(len(old_items)), pa.int32()),
             "item_key": [item_keys[o] for o in old_items],
-            "title": titles,
-            "description": pa.array(descs, pa.string()),
+            "title": [meta[int(o)].title for o in old_items],
+            "description": pa.array([meta[int(o)].description for o in old_items], pa.string()),
             "image": pa.array(images, pa.binary()),
         },
         schema=TABLE_SCHEMAS["items"],
     )
+
+
+def _item_graph(old_items, key_index, meta, train: pa.Table):
+    """(pairs (2, E), weights, source): ``bought_together`` pairs among the kept items
+    (weight: how often the pair is listed, either way round), else co-purchase counts
+    of the training histories."""
+    new_of = {int(o): n for n, o in enumerate(old_items)}
+    counts: Counter = Counter()
+    for old in old_items:
+        a = new_of[int(old)]
+        for other in meta[int(old)].bought_together:
+            b = new_of.get(key_index.get(other, -1))
+            if b is not None and b != a:
+                counts[(min(a, b), max(a, b))] += 1
+    if counts:
+        pairs = sorted(counts)
+        weight = np.array([counts[p] for p in pairs], dtype=np.float32)
+        return np.array(pairs).T, weight, "bought_together (metadata)"
+    arr, weight = cooccurrence_edges(train, len(old_items))
+    return (
+        arr,
+        weight,
+        "co-purchase in training histories (no bought_together pairs among the items)",
+    )
+
+
+def _write(cols, keep, reviews: _Reviews, meta, opts: _Output, report: ConversionReport):
+    from hmgray.data.shards import write_shards
+
+    old_users, user = np.unique(cols["user"][keep], return_inverse=True)
+    old_items, item = np.unique(cols["item"][keep], return_inverse=True)
+    splits, review_text, split_report = leave_last_out(
+        user, item, cols["ts"][keep], cols["rating"][keep],
+        _LazyTexts(reviews, cols["offset"][keep]), len(old_users), opts.min_interactions,
+    )  # fmt: skip
+    report.notes += split_report.lines()
+    items_table = _items_table(old_items, list(reviews.items), meta, opts.folder, report)
+    user_keys = list(reviews.users)
     users_table = pa.table(
         {
             "user": pa.array(np.arange(len(old_users)), pa.int32()),
@@ -536,45 +551,36 @@ def _write(
         },
         schema=TABLE_SCHEMAS["users"],
     )
-    pairs = set()
-    for old in old_items:
-        a = new_of[int(old)]
-        for other in meta[int(old)].bought_together:
-            b = new_of.get(reviews.items.get(other, -1))
-            if b is not None and b != a:
-                pairs.add((min(a, b), max(a, b)))
-    if pairs:
-        counts = Counter(pairs)
-        arr = np.array(sorted(counts)).T
-        weight = np.array([counts[p] for p in sorted(counts)], dtype=np.float32)
-        graph = "bought_together (metadata)"
-    else:
-        arr, weight = cooccurrence_edges(splits["train"], len(old_items))
-        graph = "co-purchase in training histories (no bought_together pairs among the items)"
-    report.notes.append(f"item graph: {arr.shape[1]} edges from {graph}")
+    pairs, weight, graph = _item_graph(old_items, reviews.items, meta, splits["train"])
+    report.notes.append(f"item graph: {pairs.shape[1]} edges from {graph}")
     context = {
         "num_users": len(old_users),
         "num_items": len(old_items),
-        "image_size": [int(image_size[0]), int(image_size[1])],
+        "image_size": [int(opts.image_size[0]), int(opts.image_size[1])],
         "graph": graph,
-        "split": f"leave-last-out per user by time; users with < {min_interactions} interactions train only",
+        "split": "leave-last-out per user by time; users with fewer than "
+        f"{opts.min_interactions} interactions train only",
         "evaluated_users": split_report.evaluated_users,
     }
     report.reviews_kept = int(keep.sum())
     report.items, report.users = len(old_items), len(old_users)
-    names = [os.path.basename(u.split("?")[0]) for u in reviews_uris]
+    names = [os.path.basename(u.split("?")[0]).split(".")[0] for u in opts.reviews_uris]
     manifest = write_shards(
         splits,
-        out_uri,
+        opts.out_uri,
         task="recommender",
-        dataset=dataset or "amazon2023-" + "+".join(n.split(".")[0] for n in names),
+        dataset=opts.dataset or "amazon2023-" + "+".join(names),
         generator={
             "name": "amazon2023",
-            "reviews": list(reviews_uris),
-            "params": {"min_interactions": min_interactions},
+            "reviews": list(opts.reviews_uris),
+            "params": {"min_interactions": opts.min_interactions},
         },
         context=context,
-        tables={"items": items_table, "users": users_table, "item_edges": edges_table(arr, weight)},
+        tables={
+            "items": items_table,
+            "users": users_table,
+            "item_edges": edges_table(pairs, weight),
+        },
     )
     storage.atomic_write_bytes(
         storage.join(manifest.uri, "conversion_report.json"),

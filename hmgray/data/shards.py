@@ -28,6 +28,7 @@ naming the file and the field.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -375,40 +376,14 @@ def _manifest_from_raw(raw, folder: str, manifest_uri: str, payload: bytes) -> M
         raise DataError(
             f"{where}: field 'format_version' is {version!r}, expected 1 or {FORMAT_VERSION}"
         )
-    files = []
-    for i, f in enumerate(_require(raw, "files", list, where)):
-        fw = f"{where}: field 'files[{i}]"
-        if not isinstance(f, dict):
-            raise DataError(f"{fw}' must be an object")
-        for key, typ in (
-            ("path", str),
-            ("split", str),
-            ("rows", int),
-            ("sha256", str),
-            ("bytes", int),
-        ):
-            if not isinstance(f.get(key), typ) or isinstance(f.get(key), bool):
-                raise DataError(f"{fw}.{key}' is missing or not a {typ.__name__}")
-        if not _safe_relpath(f["path"]):
-            raise DataError(f"{fw}.path' = {f['path']!r} is not a relative path inside the dataset")
-        files.append(ShardFile(f["path"], f["split"], f["rows"], f["sha256"], f["bytes"]))
-    tables = []
-    for i, t in enumerate(raw.get("tables", [])):
-        fw = f"{where}: field 'tables[{i}]"
-        if not isinstance(t, dict):
-            raise DataError(f"{fw}' must be an object")
-        for key, typ in (
-            ("name", str),
-            ("path", str),
-            ("rows", int),
-            ("sha256", str),
-            ("bytes", int),
-        ):
-            if not isinstance(t.get(key), typ) or isinstance(t.get(key), bool):
-                raise DataError(f"{fw}.{key}' is missing or not a {typ.__name__}")
-        if not _safe_relpath(t["path"]):
-            raise DataError(f"{fw}.path' = {t['path']!r} is not a relative path inside the dataset")
-        tables.append(TableFile(t["name"], t["path"], t["rows"], t["sha256"], t["bytes"]))
+    files = [
+        _entry(ShardFile, f, f"{where}: field 'files[{i}]")
+        for i, f in enumerate(_require(raw, "files", list, where))
+    ]
+    tables = [
+        _entry(TableFile, t, f"{where}: field 'tables[{i}]")
+        for i, t in enumerate(raw.get("tables", []))
+    ]
     return Manifest(
         uri=folder,
         hash=hashlib.sha256(payload).hexdigest(),
@@ -419,6 +394,21 @@ def _manifest_from_raw(raw, folder: str, manifest_uri: str, payload: bytes) -> M
         raw=raw,
         tables=tuple(tables),
     )
+
+
+def _entry(cls, f, fw: str):
+    """A ``ShardFile`` or ``TableFile`` from one manifest entry, every field type-checked
+    and the path a plain relative name (``fw`` names the entry in messages)."""
+    if not isinstance(f, dict):
+        raise DataError(f"{fw}' must be an object")
+    for fld in dataclasses.fields(cls):
+        typ = int if fld.type in ("int", int) else str
+        value = f.get(fld.name)
+        if not isinstance(value, typ) or isinstance(value, bool):
+            raise DataError(f"{fw}.{fld.name}' is missing or not a {typ.__name__}")
+    if not _safe_relpath(f["path"]):
+        raise DataError(f"{fw}.path' = {f['path']!r} is not a relative path inside the dataset")
+    return cls(**{fld.name: f[fld.name] for fld in dataclasses.fields(cls)})
 
 
 def _check_table_names(shards: ShardSchema, present, where: str) -> None:

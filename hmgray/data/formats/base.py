@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from hmgray import storage
 from hmgray.errors import DataError, HmgrayError
 
-__all__ = ["ConversionError", "ImageFolder", "check_input"]
+__all__ = ["ConversionError", "ImageFolder", "check_input", "run_conversion"]
 
 
 class ConversionError(DataError):
@@ -99,3 +100,21 @@ class ImageFolder:
             raise DataError(f"image file {name!r} cannot be decoded ({e})") from e
         except Image.DecompressionBombError as e:
             raise DataError(f"image file {name!r} is too large to decode ({e})") from e
+
+
+def run_conversion(convert: Callable[[], tuple[Any, Any]]) -> int:
+    """Run a converter for the command line: print its report's summary and what it wrote
+    (exit status 0), or the error, with the report so far when there is one (1)."""
+    try:
+        manifest, report = convert()
+    except ConversionError as e:
+        if e.report is not None:
+            print(e.report.summary(), file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except HmgrayError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    print(f"wrote {manifest.uri}: manifest sha256 {manifest.hash}")
+    return 0

@@ -9,8 +9,7 @@ import argparse
 import sys
 
 from hmgray.cli import positive_int
-from hmgray.data.formats.base import ConversionError
-from hmgray.errors import HmgrayError
+from hmgray.data.formats.base import run_conversion
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -53,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from hmgray.families.recommender.data.formats.amazon2023 import convert_amazon2023
 
-    try:
-        manifest, report = convert_amazon2023(
+    return run_conversion(
+        lambda: convert_amazon2023(
             args.reviews,
             args.meta,
             args.out,
@@ -66,17 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             max_rows=args.max_rows,
             dataset=args.dataset,
         )
-    except ConversionError as e:
-        if getattr(e, "report", None) is not None:
-            print(e.report.summary(), file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except HmgrayError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"wrote {manifest.uri}: manifest sha256 {manifest.hash}")
-    return 0
+    )
 
 
 if __name__ == "__main__":

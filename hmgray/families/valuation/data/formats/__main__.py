@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmgray.errors import HmgrayError
-from hmgray.families.valuation.data.formats.common import MISSING_IMAGE_POLICIES, ConversionError
+from hmgray.data.formats.base import run_conversion
+from hmgray.families.valuation.data.formats.common import MISSING_IMAGE_POLICIES
 from hmgray.families.valuation.data.formats.craigslist import convert_craigslist
 from hmgray.families.valuation.data.formats.mercari import LOCATION_MODES, convert_mercari
 
@@ -89,23 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["msrp_key"] = args.msrp_key
     if args.dataset is not None:
         kwargs["dataset"] = args.dataset
-    try:
-        if args.format == "craigslist":
-            manifest, report = convert_craigslist(args.csv, args.out, **kwargs)
-        else:
-            kwargs.update(location=args.location, listed_at=args.listed_at)
-            manifest, report = convert_mercari(args.tsv, args.out, **kwargs)
-    except ConversionError as e:
-        if e.report is not None:
-            print(e.report.summary(), file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except HmgrayError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"wrote {manifest.uri}: manifest sha256 {manifest.hash}")
-    return 0
+    if args.format == "craigslist":
+        return run_conversion(lambda: convert_craigslist(args.csv, args.out, **kwargs))
+    kwargs.update(location=args.location, listed_at=args.listed_at)
+    return run_conversion(lambda: convert_mercari(args.tsv, args.out, **kwargs))
 
 
 if __name__ == "__main__":

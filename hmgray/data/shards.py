@@ -243,36 +243,16 @@ def write_shards(
             n_files = max(1, math.ceil(table.num_rows / rows_per_file))
             for i in range(n_files):
                 chunk = table.slice(i * rows_per_file, rows_per_file)
-                data = storage.parquet_bytes(chunk, row_group_size=row_group_rows)
-                name = f"{split}-{i:05d}.parquet"
-                uri = storage.join(out_uri, name)
-                written.append(uri)
-                storage.atomic_write_bytes(uri, data)
-                entries.append(
-                    {
-                        "path": name,
-                        "split": split,
-                        "rows": chunk.num_rows,
-                        "sha256": hashlib.sha256(data).hexdigest(),
-                        "bytes": len(data),
-                    }
-                )
-        table_entries = []
-        for name, table in side.items():
-            data = storage.parquet_bytes(table, row_group_size=max(row_group_rows, 4096))
-            path = f"table-{name}.parquet"
-            uri = storage.join(out_uri, path)
-            written.append(uri)
-            storage.atomic_write_bytes(uri, data)
-            table_entries.append(
-                {
-                    "name": name,
-                    "path": path,
-                    "rows": table.num_rows,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "bytes": len(data),
-                }
+                path = f"{split}-{i:05d}.parquet"
+                entry = _write_file(out_uri, path, chunk, row_group_rows, written)
+                entries.append({"path": path, "split": split, **entry})
+        table_entries = [
+            {"name": name, "path": f"table-{name}.parquet"}
+            | _write_file(
+                out_uri, f"table-{name}.parquet", table, max(row_group_rows, 4096), written
             )
+            for name, table in side.items()
+        ]
         raw = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -296,6 +276,16 @@ def write_shards(
                 pass  # best effort: the original error is the one worth reporting
         raise
     return _manifest_from_raw(json.loads(payload), out_uri, manifest_uri, payload)
+
+
+def _write_file(out_uri: str, path: str, table: pa.Table, row_group_rows: int, written: list):
+    """Write ``table`` as ``out_uri/path`` (noting its URI in ``written`` first, for the
+    clean-up); return its manifest fields ``rows``, ``sha256`` and ``bytes``."""
+    data = storage.parquet_bytes(table, row_group_size=row_group_rows)
+    uri = storage.join(out_uri, path)
+    written.append(uri)
+    storage.atomic_write_bytes(uri, data)
+    return {"rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def _remove_previous(out_uri: str, manifest_uri: str) -> None:

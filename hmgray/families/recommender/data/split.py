@@ -110,14 +110,15 @@ def _last_reviews(
     n_train = np.bincount(tu, minlength=num_users)
     start = np.concatenate([[0], np.cumsum(n_train)[:-1]])
     rank_from_end = n_train[tu] - (np.arange(len(tu)) - start[tu])  # 1 = the last
-    texts: list[list[str]] = [[] for _ in range(num_users)]
-    for user, k in zip(
-        tu[rank_from_end <= REVIEWS_PER_USER], tk[rank_from_end <= REVIEWS_PER_USER], strict=True
-    ):
-        text = reviews[int(k)]
-        if text:
-            texts[user].append(text)
-    return [" ".join(" ".join(t).split()[:MAX_USER_WORDS]) for t in texts]
+    out = [""] * num_users
+    last = rank_from_end <= REVIEWS_PER_USER
+    users, rows = tu[last], tk[last]
+    bounds = np.flatnonzero(np.diff(users)) + 1  # users' runs (sorted by user)
+    for run in np.split(np.arange(len(users)), bounds):
+        if len(run):  # join each user's texts at once: the single reviews are freed
+            words = " ".join(t for t in (reviews[int(rows[j])] for j in run) if t).split()
+            out[int(users[run[0]])] = " ".join(words[:MAX_USER_WORDS])
+    return out
 
 
 def cooccurrence_edges(train: pa.Table, num_items: int) -> tuple[np.ndarray, np.ndarray]:

@@ -540,6 +540,7 @@ def _write(cols, keep, reviews: _Reviews, meta, opts: _Output, report: Conversio
         user, item, cols["ts"][keep], cols["rating"][keep],
         _LazyTexts(reviews, cols["offset"][keep]), len(old_users), opts.min_interactions,
     )  # fmt: skip
+    review_text = pa.array(review_text, pa.string())  # frees the Python strings
     report.notes += split_report.lines()
     items_table = _items_table(old_items, list(reviews.items), meta, opts.folder, report)
     user_keys = list(reviews.users)

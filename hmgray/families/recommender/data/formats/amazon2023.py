@@ -38,15 +38,14 @@ with the distinct users and items, never with the text.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +53,12 @@ import pyarrow as pa
 from hmgray import storage
 from hmgray.data.formats.base import ConversionError, ImageFolder, check_input
 from hmgray.errors import DataError
+from hmgray.families.recommender.data.formats.jsonl import (
+    ConversionReport,
+    json_lines,
+    parse_json,
+    text_of,
+)
 from hmgray.families.recommender.data.schema import TABLE_SCHEMAS
 from hmgray.families.recommender.data.split import (
     cooccurrence_edges,
@@ -61,127 +66,7 @@ from hmgray.families.recommender.data.split import (
     leave_last_out,
 )
 
-__all__ = ["ConversionReport", "convert_amazon2023"]
-
-MAX_LISTED = 200  # problems listed in the report (all are counted)
-_CHUNK = 1 << 16  # bytes read at a time (a truncated .gz loses at most the last chunk)
-
-
-@dataclass
-class ConversionReport:
-    """What the conversion read, kept, dropped and why."""
-
-    reviews_read: int = 0
-    reviews_kept: int = 0
-    meta_read: int = 0
-    items: int = 0
-    users: int = 0
-    counts: Counter = field(default_factory=Counter)  # problem kind -> number
-    problems: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def problem(self, where: str, line: int, field_name: str, message: str, action: str) -> None:
-        self.counts[f"{field_name}: {action}"] += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(
-                {
-                    "file": where,
-                    "line": line,
-                    "field": field_name,
-                    "message": message,
-                    "action": action,
-                }
-            )
-
-    def to_dict(self) -> dict:
-        return {
-            "converter": "amazon2023",
-            "reviews_read": self.reviews_read,
-            "reviews_kept": self.reviews_kept,
-            "meta_read": self.meta_read,
-            "items": self.items,
-            "users": self.users,
-            "problems_total": sum(self.counts.values()),
-            "problem_counts": dict(sorted(self.counts.items())),
-            "problems": self.problems,
-            "notes": self.notes,
-        }
-
-    def summary(self, max_problems: int = 15) -> str:
-        lines = [
-            f"amazon2023: read {self.reviews_read} reviews and {self.meta_read} metadata lines; "
-            f"kept {self.reviews_kept} reviews of {self.users} users on {self.items} items"
-        ]
-        for kind, n in sorted(self.counts.items()):
-            lines.append(f"  {kind}: {n}")
-        lines += [f"  note: {n}" for n in self.notes]
-        shown = self.problems[:max_problems]
-        if shown:
-            lines.append(f"  problems (first {len(shown)} of {sum(self.counts.values())}):")
-            lines += [
-                f"    {p['file']}:{p['line']} {p['field']}: {p['message']} [{p['action']}]"
-                for p in shown
-            ]
-        return "\n".join(lines)
-
-
-def _lines(uri: str) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, bytes) of a JSON Lines file, plain or gzipped, streamed."""
-    fs, path = storage.resolve(uri)
-    gzipped = uri.split("?")[0].endswith(".gz")
-    # Python's gzip, not pyarrow's: on a truncated file it hands out everything before
-    # the cut, then raises (EOFError), so the lines read so far are kept
-    with fs.open_input_stream(path, compression=None) as raw:
-        stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
-        rest, number = b"", 0
-        while True:
-            try:
-                chunk = stream.read(_CHUNK)
-            except (OSError, EOFError) as e:  # a truncated or corrupt .gz
-                chunk = b""
-                yield -1, str(e).encode()
-            if not chunk:
-                break
-            parts = (rest + chunk).split(b"\n")
-            rest = parts.pop()
-            for line in parts:
-                number += 1
-                if line.strip():
-                    yield number, line
-        if rest.strip():
-            yield number + 1, rest
-
-
-def _text(value) -> str:
-    """A JSON string or list of strings as one line of text ('' for null)."""
-    if isinstance(value, str):
-        return " ".join(value.split())
-    if isinstance(value, list):
-        return " ".join(" ".join(v.split()) for v in value if isinstance(v, str))
-    return ""
-
-
-def _parse_json(line: bytes, where: str, number: int, report: ConversionReport) -> dict | None:
-    if number < 0:
-        report.problem(
-            where, 0, "file", f"compressed stream ends early ({line.decode()})", "rest skipped"
-        )
-        return None
-    try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        report.problem(
-            where,
-            number,
-            "line",
-            f"not valid JSON, e.g. truncated ({e.msg if hasattr(e, 'msg') else e})",
-            "dropped",
-        )
-        return None
-    if not isinstance(obj, dict):
-        report.problem(where, number, "line", "not a JSON object", "dropped")
-        return None
-    return obj
+__all__ = ["convert_amazon2023"]
 
 
 class _Reviews:
@@ -251,10 +136,10 @@ def _read_reviews(
     uris: Sequence[str], reviews: _Reviews, report: ConversionReport, max_rows: int | None
 ) -> None:
     for f, uri in enumerate(uris):
-        for number, line in _lines(uri):
+        for number, line in json_lines(uri):
             if max_rows is not None and report.reviews_read >= max_rows:
                 return
-            obj = _parse_json(line, uri, number, report)
+            obj = parse_json(line, uri, number, report)
             report.reviews_read += number > 0
             if obj is None:
                 continue
@@ -288,7 +173,7 @@ def _read_reviews(
             ):
                 report.problem(uri, number, "rating", f"not a number ({rating!r})", "kept as 0")
                 rating = 0.0
-            text = " ".join(t for t in (_text(obj.get("title")), _text(obj.get("text"))) if t)
+            text = " ".join(t for t in (text_of(obj.get("title")), text_of(obj.get("text"))) if t)
             reviews.add(
                 keys["user_id"], keys["parent_asin"], int(ts), float(rating), number, f, text
             )
@@ -340,8 +225,8 @@ def _read_meta(
 ) -> dict[int, _Item]:
     items: dict[int, _Item] = {}
     for uri in uris:
-        for number, line in _lines(uri):
-            obj = _parse_json(line, uri, number, report)
+        for number, line in json_lines(uri):
+            obj = parse_json(line, uri, number, report)
             report.meta_read += number > 0
             if obj is None:
                 continue
@@ -360,10 +245,10 @@ def _read_meta(
             why = _price_problem(obj.get("price"))
             if why is not None:
                 report.problem(uri, number, "price", why, "item kept, price unused")
-            title = _text(obj.get("title"))
+            title = text_of(obj.get("title"))
             if obj.get("title") is not None and not isinstance(obj.get("title"), str):
                 report.problem(uri, number, "title", "not a string", "treated as empty")
-            desc = _text(obj.get("description")) or None
+            desc = text_of(obj.get("description")) or None
             together = obj.get("bought_together")
             if together is not None and not isinstance(together, list):
                 report.problem(

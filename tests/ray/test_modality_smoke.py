@@ -39,7 +39,9 @@ def test_smoke_run_ranks_every_arm_and_removes_images(smoke):
         assert r["test_ndcg_20"] <= r["test_recall_20"]  # one relevant item per user
         assert r["test_ranking_ms_per_user"] > 0
         config = json.loads(r["config_json"])
-        assert config.get("missing_image", "mask") == ("mean" if r["arm"] == "fusion_mean" else "mask")
+        assert config.get("missing_image", "mask") == (
+            "mean" if r["arm"] == "fusion_mean" else "mask"
+        )
     graph = next(r for r in confirm if r["arm"] == "graph")  # no image: removal changes nothing
     assert math.isclose(graph["test_drop50_recall_20"], graph["test_recall_20"])
     report = experiment / "report"

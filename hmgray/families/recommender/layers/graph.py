@@ -36,7 +36,8 @@ def weighted_adjacency(edge_index: Tensor, weight: Tensor, num_nodes: int) -> Te
     ``adj_t`` that ``SAGEConv(aggr="sum")`` multiplies the features with."""
     w = normalise_weights(edge_index, weight, num_nodes)
     rows_cols = torch.stack([edge_index[1], edge_index[0]])
-    return torch.sparse_coo_tensor(rows_cols, w, (num_nodes, num_nodes)).coalesce()
+    adj = torch.sparse_coo_tensor(rows_cols, w, (num_nodes, num_nodes), check_invariants=True)
+    return adj.coalesce().to_sparse_csr()  # CSR once: SAGEConv would convert on every call
 
 
 class GraphEncoder(nn.Module):
@@ -63,5 +64,7 @@ class GraphEncoder(nn.Module):
         self.out_dim = out_dim
 
     def forward(self) -> Tensor:
-        h = self.conv1(self.emb.weight, self.adj_t).relu()
-        return self.conv2(self.dropout(h), self.adj_t)  # (N, out)
+        # float32 even under bf16 autocast: the sparse product has no bf16 kernel to rely on
+        with torch.autocast(device_type=self.emb.weight.device.type, enabled=False):
+            h = self.conv1(self.emb.weight.float(), self.adj_t).relu()
+            return self.conv2(self.dropout(h), self.adj_t)  # (N, out)

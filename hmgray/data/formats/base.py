@@ -7,6 +7,7 @@ formats``); ``python -m hmgray.data.formats <format> ...`` is their one entry po
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import sys
@@ -20,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from hmgray import storage
 from hmgray.errors import DataError, HmgrayError
 
-__all__ = ["ConversionError", "ImageFolder", "check_input", "run_conversion"]
+__all__ = ["ConversionError", "ImageFolder", "check_input", "image_size_arg", "run_conversion"]
 
 
 class ConversionError(DataError):
@@ -118,3 +119,21 @@ def run_conversion(convert: Callable[[], tuple[Any, Any]]) -> int:
     print(report.summary())
     print(f"wrote {manifest.uri}: manifest sha256 {manifest.hash}")
     return 0
+
+
+def image_size_arg(min_size: int = 1) -> Callable[[str], tuple[int, int]]:
+    """argparse type for ``--image-size``: ``48`` -> (48, 48); ``64x48`` -> (64, 48) as
+    (height, width), every side at least ``min_size``."""
+
+    def parse(text: str) -> tuple[int, int]:
+        try:
+            values = [int(p) for p in text.lower().split("x")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+        if len(values) not in (1, 2) or min(values) < min_size:
+            raise argparse.ArgumentTypeError(
+                f"expected N or HxW with sizes >= {min_size}, got {text!r}"
+            )
+        return (values[0], values[-1])
+
+    return parse

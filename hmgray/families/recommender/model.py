@@ -307,10 +307,10 @@ class MultimodalRecommender(nn.Module):
         gen = torch.Generator(device=users.device).manual_seed(0)
         neg = self.sample_negatives(users, gen)
         rows = torch.arange(len(users), device=users.device)
-        has_image = self.item_has_image.cpu().numpy()
 
         def rescore(rate: float) -> Tensor:
-            drop = torch.as_tensor(image_drop_mask(has_image, rate), device=users.device)
+            drop = image_drop_mask(self.item_has_image.cpu().numpy(), rate)
+            drop = torch.as_tensor(drop, device=users.device)
             return ranked(self.item_has_image & ~drop)
 
         return {

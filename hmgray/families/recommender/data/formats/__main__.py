@@ -9,18 +9,7 @@ import argparse
 import sys
 
 from hmgray.cli import positive_int
-from hmgray.data.formats.base import run_conversion
-
-
-def _size(text: str) -> tuple[int, int]:
-    """``64`` -> (64, 64); ``64x48`` -> (64, 48) as (height, width)."""
-    try:
-        values = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
-    if len(values) not in (1, 2) or min(values) < 8:
-        raise argparse.ArgumentTypeError(f"expected N or HxW with sizes >= 8, got {text!r}")
-    return (values[0], values[-1])
+from hmgray.data.formats.base import image_size_arg, run_conversion
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--min-interactions", type=positive_int("--min-interactions"), default=3,
                    help="users with fewer are trained on but not evaluated (default 3)")  # fmt: skip
-    a.add_argument("--image-size", type=_size, default=(64, 64), help="N or HxW pixels")
+    a.add_argument("--image-size", type=image_size_arg(8), default=(64, 64), help="N or HxW pixels")
     a.add_argument("--chunk-rows", type=positive_int("--chunk-rows"), default=100_000,
                    help="reviews parsed per chunk: bounds the parse buffers")  # fmt: skip
     a.add_argument("--max-rows", type=positive_int("--max-rows"), default=None,

@@ -16,22 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmgray.data.formats.base import run_conversion
+from hmgray.data.formats.base import image_size_arg, run_conversion
 from hmgray.families.valuation.data.formats.common import MISSING_IMAGE_POLICIES
 from hmgray.families.valuation.data.formats.craigslist import convert_craigslist
 from hmgray.families.valuation.data.formats.mercari import LOCATION_MODES, convert_mercari
-
-
-def _size(text: str) -> tuple[int, int]:
-    """``48`` -> (48, 48); ``64x48`` -> (64, 48) as (height, width)."""
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected N or HxW with positive sizes, got {text!r}")
-    return (values[0], values[-1])
 
 
 def _columns(text: str) -> tuple[str, ...]:
@@ -56,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--msrp-key", type=_columns, default=None, help=f"comma list (default {key})"
         )
-        p.add_argument("--image-size", type=_size, default=(48, 48), help="N or HxW pixels")
+        p.add_argument(
+            "--image-size", type=image_size_arg(1), default=(48, 48), help="N or HxW pixels"
+        )
         p.add_argument("--max-rows", type=int, default=None, help="convert only the first rows")
         p.add_argument("--no-structured-text", action="store_true")
         p.add_argument("--dataset", default=None, help="dataset name in the manifest")

@@ -71,6 +71,17 @@ class Results:
     sweep: dict[str, str] | None
     sha256: str
     meta: dict[str, Any] = field(repr=False)
+    # arm -> the arm it is compared with (metadata ``arm_references``: several groups of
+    # arms, each with its own reference, e.g. one ladder per backbone); others: reference_arm
+    arm_references: dict[str, str] = field(default_factory=dict)
+
+    def reference_of(self, arm: str) -> str:
+        return self.arm_references.get(arm, self.reference_arm)
+
+    @property
+    def references(self) -> list[str]:
+        """Every arm that is some arm's reference, the main one first."""
+        return list(dict.fromkeys([self.reference_arm, *self.arm_references.values()]))
 
     def stage(self, name: str) -> pd.DataFrame:
         return self.frame[self.frame["stage"] == name]
@@ -146,6 +157,9 @@ def from_frame(frame: pd.DataFrame, meta: dict[str, Any], uri: str, sha256: str 
     sweep = meta.get("sweep")
     if sweep is not None and not (isinstance(sweep, dict) and isinstance(sweep.get("param"), str)):
         raise AnalysisError(f"{uri}: metadata 'sweep' must be {{'param': ..., 'stage': ...}}")
+    refs = meta.get("arm_references") or {}
+    if not (isinstance(refs, dict) and all(isinstance(v, str) for v in refs.values())):
+        raise AnalysisError(f"{uri}: metadata 'arm_references' must map arm names to arm names")
     results = Results(
         uri=uri,
         frame=frame,
@@ -161,6 +175,7 @@ def from_frame(frame: pd.DataFrame, meta: dict[str, Any], uri: str, sha256: str 
         sweep=sweep,
         sha256=sha256,
         meta=meta,
+        arm_references={str(k): v for k, v in refs.items()},
     )
     _check_duplicates(results, "confirm")
     return results

@@ -95,14 +95,15 @@ def _arm_table(
 ) -> Table:
     rows = confirm_rows(results)
     rows = rows[rows["dataset"].isin(datasets)]
-    ref = results.reference_arm
+    refs = results.references
     present = set(rows["arm"])
     # Declared arms stay in the table even without results (shown as missing, and said so).
     arms = list(results.arm_order)
     arms += sorted(present - set(arms))
     notes: list[str] = []
-    if ref not in present:
-        notes.append(f"The reference arm {ref} has no results: no Δ and no tests.")
+    for r in refs:
+        if r not in present:
+            notes.append(f"The reference arm {r} has no results: no Δ and no tests.")
     grouped = len(datasets) > 1
     columns: list[tuple[str, Metric, list[Cell]]] = []
     tests_notes: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -115,8 +116,7 @@ def _arm_table(
         empty = drows.iloc[0:0]
         for metric in results.metrics:
             cells = [collect(by_arm.get(arm, empty), metric, ci, len(expected)) for arm in arms]
-            if ref in arms:
-                cells = _tests(cells, arms, ref, test, alpha, metric, where, tests_notes)
+            cells = _tests(cells, arms, results, test, alpha, metric, where, tests_notes)
             columns.append((dataset, metric, cells))
     p = [
         c.test.p if c.test is not None and c.test.testable else math.nan
@@ -131,11 +131,11 @@ def _arm_table(
         cells = [_significance(c, next(adjusted), alpha) for c in cells]
         decimals, cells = display(cells, metric)
         if show_delta:
-            reference = cells[arms.index(ref)] if ref in arms else None
+            by_arm = dict(zip(arms, cells, strict=True))
             cells = [
                 replace(c, delta_text="ref.")
-                if arm == ref and not c.missing
-                else with_delta(c, reference)
+                if arm in refs and not c.missing
+                else with_delta(c, by_arm.get(results.reference_of(arm)))
                 for arm, c in zip(arms, cells, strict=True)
             ]
         key = f"{dataset}/{metric.name}" if grouped else metric.name
@@ -146,15 +146,15 @@ def _arm_table(
     table_rows = tuple(
         Row(
             arm,
-            arm if show_delta or arm != ref else f"{arm} (ref.)",
-            arm == ref,
+            arm if show_delta or arm not in refs else f"{arm} (ref.)",
+            arm in refs,
             tuple(col[i] for col in matrix),
         )
         for i, arm in enumerate(arms)
     )
     for arm, by_note in tests_notes.items():
         said = [f"{', '.join(labels)}: {note}" for note, labels in by_note.items()]
-        notes.append(f"{arm} vs {ref}: " + "; ".join(said) + ".")
+        notes.append(f"{arm} vs {results.reference_of(arm)}: " + "; ".join(said) + ".")
     expected_all = list(results.seeds) if results.seeds is not None else sorted(set(rows["seed"]))
     caption = _arm_caption(results, datasets, kind, expected_all, ci, test, alpha, m, table_rows)
     return Table(
@@ -179,15 +179,17 @@ def _split(rows: pd.DataFrame, key: str, metrics: list[str]) -> dict[object, pd.
     return {k: g[cols] for k, g in ordered.groupby(key, sort=False)}
 
 
-def _tests(cells, arms, ref, test, alpha, metric, where, notes) -> list[Cell]:
-    """Attach the paired test of every arm's cell against the reference cell."""
-    ref_cell = cells[arms.index(ref)]
-    ref_by_seed = dict(zip(ref_cell.seeds, ref_cell.values, strict=True))
+def _tests(cells, arms, results, test, alpha, metric, where, notes) -> list[Cell]:
+    """Attach the paired test of every arm's cell against its reference arm's cell."""
+    by_arm = dict(zip(arms, cells, strict=True))
     out = []
     for arm, cell in zip(arms, cells, strict=True):
-        if arm == ref or cell.missing or ref_cell.missing:
+        ref = results.reference_of(arm)
+        ref_cell = by_arm.get(ref)
+        if arm == ref or ref_cell is None or cell.missing or ref_cell.missing:
             out.append(cell)
             continue
+        ref_by_seed = dict(zip(ref_cell.seeds, ref_cell.values, strict=True))
         shared = sorted(set(cell.seeds) & set(ref_by_seed))
         mine = dict(zip(cell.seeds, cell.values, strict=True))
         result = paired_test(
@@ -241,6 +243,17 @@ def _seed_notes(rows, arms, metrics, expected, where) -> list[str]:
     return notes
 
 
+def _reference_groups(results: Results, arms: list[str]) -> str:
+    """ "a, b -> c; d, e -> f" when arms have their own references; "" otherwise."""
+    if not results.arm_references:
+        return ""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for arm in arms:
+        if arm not in results.references:
+            groups[results.reference_of(arm)].append(arm)
+    return "; ".join(f"{', '.join(a)} vs {r}" for r, a in groups.items())
+
+
 def _arm_caption(results, datasets, kind, seeds, ci, test, alpha, m, table_rows) -> str:
     ref = results.reference_arm
     where = (
@@ -252,12 +265,15 @@ def _arm_caption(results, datasets, kind, seeds, ci, test, alpha, m, table_rows)
         " ↓ lower is better, ↑ higher is better; best in bold, second underlined"
         " (equal at the displayed precision counts as a tie).",
     ]
-    if kind == "ladder":
+    groups = _reference_groups(results, [r.key for r in table_rows])
+    if kind == "ladder" and groups:
+        parts.append(f"Δ: change of the mean relative to the arm's reference ({groups}), in %.")
+    elif kind == "ladder":
         parts.append(f"Δ: change of the mean relative to the reference arm {ref}, in %.")
     if m:
         other = "wilcoxon" if test == "t" else "t"
         parts.append(
-            f"{MARK_SIG} different from {ref} at α = {alpha:g}: {TEST_NAMES[test]} over the shared"
+            f"{MARK_SIG} different from {'its reference' if groups else ref} at α = {alpha:g}: {TEST_NAMES[test]} over the shared"
             f" seeds, Holm-corrected across the {fmt.plural(m, 'comparison')} of this table"
             f" ({TEST_NAMES[other]} p-values in the sidecar"
             + (

@@ -230,6 +230,7 @@ def strict_from_dict(cls: type, d: Mapping[str, Any]):
 REGISTRY: dict[str, str] = {
     "valuation": "hmgray.families.valuation.task:ValuationTask",
     "recommender": "hmgray.families.recommender.task:RecommenderTask",
+    "ctr": "hmgray.families.ctr.task:CtrTask",
 }
 _LOADED: dict[str, Task] = {}
 

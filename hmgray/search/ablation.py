@@ -113,6 +113,8 @@ class AblationPlan:
             validate_space(space, f"search space of arm {arm!r}")
             probe = {**self.search_config(arm), **{k: _probe(s) for k, s in space.items()}}
             for cond in conditions or (Condition(),):
+                if not cond.applies(arm):
+                    continue
                 for seed in self.seeds:
                     run = {**probe, **cond.run_config(seed)}
                     try:
@@ -138,6 +140,11 @@ class Condition:
     # descriptive keys of config / seed_config (what the analysis groups by, e.g.
     # train_set); the others must be consumed by the run
     labels: tuple[str, ...] = ()
+    # the arms it applies to (None: every arm), e.g. a sweep of one arm's loss weight
+    arms: tuple[str, ...] | None = None
+
+    def applies(self, arm: str) -> bool:
+        return self.arms is None or arm in self.arms
 
     def run_config(self, seed: int) -> dict[str, Any]:
         run = {**self.config, **self.seed_config.get(seed, {})}
@@ -291,7 +298,10 @@ def confirmation_runs(
     config's ``config_json``, its results stage."""
     runs, stages = [], {}
     for cond in conditions:
-        for arm in plan.arms:
+        unknown = sorted(set(cond.arms or ()) - set(plan.arms))
+        if unknown:
+            raise HmgrayError(f"condition {cond.stage!r}: arm(s) {unknown} are not planned")
+        for arm in filter(cond.applies, plan.arms):
             for seed in plan.seeds:
                 run = {
                     **best[arm],
@@ -330,10 +340,11 @@ def run_confirmation(
     between them. Each row's stage is its condition's.
     """
     runs, stages = confirmation_runs(plan, best, conditions)
-    sets = "" if len(conditions) == 1 else f"{len(conditions)} training sets x "
+    sets = "" if len(conditions) == 1 else f"{len(conditions)} conditions x "
     echo(
-        f"confirm: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)} = {len(runs)} "
-        "runs, evaluated on test"
+        f"confirm: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)}"
+        f"{'' if all(c.arms is None for c in conditions) else ' (where they apply)'} = "
+        f"{len(runs)} runs, evaluated on test"
     )
     tune_config = tune.TuneConfig(max_concurrent_trials=plan.max_concurrent)
     label = plan.task.metric(plan.task.selection_metric).label

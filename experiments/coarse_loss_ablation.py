@@ -25,7 +25,7 @@ COARSE = Experiment(
     script="experiments/coarse_loss_ablation.py",
     title="coarse-loss ablation",
     printed_tables=("ladder",),
-    default=dict(n=100000, epochs=2, num_samples=2, seeds="0,1,2", grace_period=1,
+    default=dict(n=80000, epochs=2, num_samples=2, seeds="0,1,2", grace_period=1,
                  sweep=(0.01, 0.1, 1.0, 10.0)),
     smoke=dict(n=3000, epochs=1, num_samples=1, seeds="1", grace_period=1, sweep=(0.1, 1.0)),
     hooks=ablation,

@@ -75,7 +75,12 @@ def test_decode_gives_the_batch_every_arm_trains_on(data):
 def test_evaluator_is_best_on_perfect_and_worse_on_shuffled_predictions(data):
     task, manifest, settings, batch = data
     cfg = _config(task, settings, task.reference_arm)
-    halves = [{k: v[:4] for k, v in batch.items()}, {k: v[4:] for k, v in batch.items()}]
+    # up to 64 rows (rare positives, e.g. clicks, need more than a handful), in two batches
+    table = storage.read_parquet(manifest.files_for("train")[0])
+    half = min(32, table.num_rows // 2)
+    decode = task.decoder(manifest.context, settings)
+    rows = {k: torch.from_numpy(np.asarray(v)) for k, v in decode(table.slice(0, 2 * half)).items()}
+    halves = [{k: v[:half] for k, v in rows.items()}, {k: v[half:] for k, v in rows.items()}]
 
     def run(perm):
         ev = task.evaluator(cfg)
@@ -84,13 +89,25 @@ def test_evaluator_is_best_on_perfect_and_worse_on_shuffled_predictions(data):
             ev.update({k: v[perm] for k, v in out.items()}, h)
         return ev.compute()
 
-    perfect = run(torch.arange(4))
-    shuffled = run(torch.tensor([1, 2, 3, 0]))
+    perfect = run(torch.arange(half))
+    roll = torch.roll(torch.arange(half), 1)
+    shuffled = run(roll)
+    del batch
+    # a permutation that changes no prediction (e.g. no click in these rows) cannot hurt
+    changes = any(
+        isinstance(v, torch.Tensor) and not torch.equal(v, v[roll])
+        for h in halves
+        for v in task.oracle(h).values()
+    )
+    assert any(not math.isnan(perfect[m.name]) for m in task.metrics), perfect
     for m in task.metrics:
         assert m.name in perfect, m.name
+        if math.isnan(perfect[m.name]):  # undefined on this batch (AUC of one class)
+            assert math.isnan(shuffled[m.name]), m.name
+            continue
         if m.best is not None:
             assert perfect[m.name] == pytest.approx(m.best, abs=1e-6), m.name
-        if math.isnan(shuffled[m.name]):  # undefined on this batch (e.g. an empty slice)
+        if math.isnan(shuffled[m.name]) or not changes:  # undefined, or the same predictions
             continue
         worse = (
             shuffled[m.name] > perfect[m.name]

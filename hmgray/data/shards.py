@@ -53,6 +53,7 @@ __all__ = [
     "MANIFEST_NAME",
     "Manifest",
     "ShardFile",
+    "ShardWriter",
     "TableFile",
     "load_manifest",
     "write_shards",
@@ -253,20 +254,9 @@ def write_shards(
             )
             for name, table in side.items()
         ]
-        raw = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "task": task.name,
-            "schema_version": shards.version,
-            "dataset": str(dataset),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "generator": dict(generator),
-            "files": entries,
-            "context": dict(context),
-        }
-        if table_entries:
-            raw["tables"] = table_entries
-        payload = (json.dumps(raw, indent=2, allow_nan=False) + "\n").encode("utf-8")
+        payload = _manifest_payload(
+            task.name, shards.version, dataset, generator, context, entries, table_entries
+        )
         storage.atomic_write_bytes(manifest_uri, payload)
     except BaseException:
         for uri in written:
@@ -276,6 +266,159 @@ def write_shards(
                 pass  # best effort: the original error is the one worth reporting
         raise
     return _manifest_from_raw(json.loads(payload), out_uri, manifest_uri, payload)
+
+
+def _manifest_payload(task_name, version, dataset, generator, context, entries, tables) -> bytes:
+    raw = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": task_name,
+        "schema_version": version,
+        "dataset": str(dataset),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "generator": dict(generator),
+        "files": entries,
+        "context": dict(context),
+    }
+    if tables:
+        raw["tables"] = tables
+    return (json.dumps(raw, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+class ShardWriter:
+    """The streaming form of :func:`write_shards`, for data larger than memory (converters).
+
+    ``write(split, table)`` checks a piece of a split (schema, values, the same schema as
+    every piece before) and buffers it; a file is written whenever ``rows_per_file`` rows
+    of a split are buffered, so memory holds at most one file's rows per split.
+    ``close()`` writes the rest and then the manifest, last and atomically; a split
+    announced with ``ensure`` but never written gets one empty file. Used as a context
+    manager it closes on success and, on any exception, removes every file it wrote (no
+    manifest: not a dataset). An older manifest in the folder is removed at the start, as
+    ``write_shards`` does. Side tables are not supported (they are small: use
+    ``write_shards``).
+    """
+
+    def __init__(
+        self,
+        out_uri: str,
+        *,
+        task: str | Task,
+        dataset: str,
+        generator: Mapping,
+        context: Mapping,
+        rows_per_file: int = 4096,
+        row_group_rows: int = 256,
+    ):
+        self.task = get_task(task)
+        self.shards = self.task.shards
+        if rows_per_file < 1 or row_group_rows < 1:
+            raise DataError(
+                f"ShardWriter({out_uri}): rows_per_file and row_group_rows must be >= 1"
+            )
+        if tuple(getattr(self.shards, "tables", ())):
+            raise DataError(f"ShardWriter({out_uri}): task {self.task.name!r} needs side tables")
+        self.shards.validate_context(context, f"ShardWriter({out_uri}) field 'context'")
+        for key, value in (("generator", generator), ("context", context)):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise DataError(
+                    f"ShardWriter({out_uri}): field {key!r} is not valid JSON ({e})"
+                ) from e
+        self.dataset, self.generator, self.context = dataset, dict(generator), dict(context)
+        self.rows_per_file, self.row_group_rows = rows_per_file, row_group_rows
+        self.out_uri = _absolute(out_uri)
+        self.manifest_uri = storage.join(self.out_uri, MANIFEST_NAME)
+        self.manifest: Manifest | None = None
+        self._schema: pa.Schema | None = None
+        self._buffers: dict[str, list[pa.Table]] = {}
+        self._buffered: dict[str, int] = {}
+        self._files: dict[str, int] = {}
+        self._entries: list[dict] = []
+        self._written: list[str] = []
+        _remove_previous(self.out_uri, self.manifest_uri)
+        storage.makedirs(self.out_uri)
+
+    def ensure(self, split: str) -> None:
+        """Announce ``split``: it is in the manifest even if no row is written to it."""
+        self._check_split(split)
+        self._buffers.setdefault(split, [])
+        self._buffered.setdefault(split, 0)
+
+    def _check_split(self, split: str) -> None:
+        if not isinstance(split, str) or not _SPLIT_RE.fullmatch(split):
+            raise DataError(f"ShardWriter({self.out_uri}): split names must match [a-z][a-z0-9_]*")
+
+    def write(self, split: str, table: pa.Table) -> None:
+        where = f"ShardWriter({self.out_uri}) split {split!r}"
+        self.ensure(split)
+        self.shards.validate_schema(table.schema, where)
+        table = _ordered(table, self.shards)
+        if self._schema is None:
+            self._schema = table.schema
+        elif not table.schema.equals(self._schema):
+            raise DataError(f"{where}: schema differs from the first piece's schema")
+        self.shards.validate_values(table, self.context, where)
+        self._buffers[split].append(table)
+        self._buffered[split] += table.num_rows
+        while self._buffered[split] >= self.rows_per_file:
+            self._flush(split, self.rows_per_file)
+
+    def _flush(self, split: str, n: int) -> None:
+        whole = pa.concat_tables(self._buffers[split]) if self._buffers[split] else None
+        if whole is None:
+            whole = self._schema.empty_table() if self._schema is not None else None
+        if whole is None:
+            raise DataError(
+                f"ShardWriter({self.out_uri}): split {split!r} has no rows and no schema"
+            )
+        chunk, rest = whole.slice(0, n), whole.slice(n)
+        path = f"{split}-{self._files.get(split, 0):05d}.parquet"
+        entry = _write_file(self.out_uri, path, chunk, self.row_group_rows, self._written)
+        self._entries.append({"path": path, "split": split, **entry})
+        self._files[split] = self._files.get(split, 0) + 1
+        self._buffers[split] = [rest] if rest.num_rows else []
+        self._buffered[split] = rest.num_rows
+
+    def close(self) -> Manifest:
+        """Write the buffered rows and the manifest; return the Manifest."""
+        if not self._buffers:
+            raise DataError(f"ShardWriter({self.out_uri}): nothing was written")
+        for split in self._buffers:
+            if self._buffered[split] or not self._files.get(split):
+                self._flush(split, self._buffered[split])
+        payload = _manifest_payload(
+            self.task.name, self.shards.version, self.dataset, self.generator, self.context,
+            self._entries, [],
+        )  # fmt: skip
+        storage.atomic_write_bytes(self.manifest_uri, payload)
+        self.manifest = _manifest_from_raw(
+            json.loads(payload), self.out_uri, self.manifest_uri, payload
+        )
+        return self.manifest
+
+    def abort(self) -> None:
+        """Remove every file written so far (best effort)."""
+        for uri in self._written:
+            try:
+                storage.remove(uri)
+            except HmgrayError:
+                pass
+        self._written.clear()
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
+        else:
+            self.abort()
 
 
 def _write_file(out_uri: str, path: str, table: pa.Table, row_group_rows: int, written: list):

@@ -82,8 +82,9 @@ def run_in_new_session(
 SMOKE_TIMEOUT_S = 540
 
 
-def run_smoke(script: str, storage: Path, timeout_s: int = SMOKE_TIMEOUT_S):
-    """Run ``experiments/<script> --smoke-test`` into ``storage/smoke`` in its own session.
+def run_smoke(script: str, storage: Path, timeout_s: int = SMOKE_TIMEOUT_S, extra_args: tuple = ()):
+    """Run ``experiments/<script> --smoke-test [extra_args]`` into ``storage/smoke`` in its
+    own session.
 
     Returns (CompletedProcess, experiment folder); fails the test if it did not finish.
     """
@@ -93,7 +94,7 @@ def run_smoke(script: str, storage: Path, timeout_s: int = SMOKE_TIMEOUT_S):
     t0 = time.time()
     cmd = [sys.executable, str(repo / "experiments" / script), "--smoke-test"]
     run, log = run_in_new_session(
-        [*cmd, "--storage", str(storage), "--name", "smoke"],
+        [*cmd, *extra_args, "--storage", str(storage), "--name", "smoke"],
         timeout_s,
         cwd=repo,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

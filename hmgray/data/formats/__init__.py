@@ -4,6 +4,11 @@
     python -m hmgray.data.formats mercari --tsv train.tsv --msrp msrp.csv --out DIR
     python -m hmgray.data.formats amazon2023 --reviews Baby.jsonl.gz --meta meta_Baby.jsonl.gz \\
         --out DIR [--images DIR] [--k-core 5]
+    python -m hmgray.data.formats taobao --raw-sample raw_sample.csv --ad-feature ad_feature.csv \\
+        --user-profile user_profile.csv --behavior-log behavior_log.csv --out DIR
+    python -m hmgray.data.formats userbehavior --csv UserBehavior.csv --out DIR [--seed 0]
+    python -m hmgray.data.formats ijcai15 --user-log user_log_format1.csv \\
+        --user-info user_info_format1.csv --out DIR [--seed 0]
 
 Each format belongs to a family; :data:`CONVERTERS` maps it to the family's command-line
 module (``main(argv) -> exit status``), imported only when that format is asked for.
@@ -26,5 +31,17 @@ CONVERTERS: dict[str, tuple[str, str]] = {
     "amazon2023": (
         "hmgray.families.recommender.data.formats.__main__",
         "Amazon Reviews 2023 <Category>.jsonl + meta_<Category>.jsonl (recommender)",
+    ),
+    "taobao": (
+        "hmgray.families.ctr.data.formats.__main__",
+        "Taobao display ads (Tianchi 56) raw_sample/ad_feature/user_profile/behavior_log (ctr)",
+    ),
+    "userbehavior": (
+        "hmgray.families.ctr.data.formats.__main__",
+        "UserBehavior.csv (Tianchi 649) (ctr)",
+    ),
+    "ijcai15": (
+        "hmgray.families.ctr.data.formats.__main__",
+        "IJCAI-15 user_log_format1.csv + user_info_format1.csv (Tianchi 42) (ctr)",
     ),
 }

@@ -23,6 +23,7 @@ __all__ = ["ARMS", "BACKBONES", "MODES", "CtrConfig", "arm_parts"]
 BACKBONES = ("din", "deepfm")
 MODES = ("fine", "hard", "mgipf")
 ARMS = tuple(f"{b}_{m}" for b in BACKBONES for m in MODES)
+SOFT_DEFAULTS = (0.2, 0.1)  # the authors' Taobao DIN soft_weight_pn, soft_weight_nn
 
 
 def arm_parts(arm: str) -> tuple[str, str]:
@@ -45,8 +46,10 @@ class CtrConfig:
     max_history: int = 50
     l2: float = 1e-6  # lambda * sum of squared embedding weights (deepctr's l2_reg_embedding)
     w_coarse: float = 0.05  # the authors' aux_weight
-    w_pn: float = 0.2  # weight of a coarse sample with y = 0, y_c = 1
-    w_nn: float = 0.1  # weight of a coarse sample with y = 0, y_c = 0
+    # weights of a coarse sample with y = 0 and y_c = 1 (w_pn) or y_c = 0 (w_nn); None:
+    # the arm's default (mgipf: the authors' 0.2 and 0.1; hard: 1 and 1, the only values)
+    w_pn: float | None = None
+    w_nn: float | None = None
     w_main: float = 1.0  # weight of the backbone's own BCE(sigmoid(z_m), y)
 
     def __post_init__(self) -> None:
@@ -58,6 +61,9 @@ class CtrConfig:
             object.__setattr__(self, name, value)
         if self.embedding_dim < 1 or self.max_history < 1:
             raise ConfigError("embedding_dim and max_history must be >= 1")
+        for name, default in (("w_pn", SOFT_DEFAULTS[0]), ("w_nn", SOFT_DEFAULTS[1])):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, 1.0 if mode == "hard" else default)
         for name in ("l2", "w_coarse", "w_pn", "w_nn", "w_main"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")

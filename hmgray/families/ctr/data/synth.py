@@ -60,8 +60,8 @@ TAIL_SHARE = 0.2
 
 def synthetic_tables(n: int, seed: int):
     """(tables by split, context) of ``n`` synthetic impressions (exactly ``n`` rows)."""
-    if n < 200:
-        raise ValueError(f"need at least 200 impressions, got {n}")
+    if n < 100:
+        raise ValueError(f"need at least 100 impressions, got {n}")
     rng = np.random.default_rng(seed)
     n_users = max(20, n // ROWS_PER_USER)
     n_items = max(100, n // ROWS_PER_ITEM)

@@ -90,6 +90,9 @@ class Experiment:
     extra_metrics: tuple[str, ...] = ()
     printed_tables: tuple[str, ...] = ("ladder",)
     summary_columns: tuple[str, ...] = ()  # results columns whose test means are printed
+    # > 0: every arm's first trials are this many paired candidates (shared parameters
+    # drawn alike in every arm, ``hmgray.search.spaces.paired_points``)
+    paired_starts: int = 0
     hooks: Any = None
 
     def hook(self, name: str) -> Callable | None:
@@ -361,6 +364,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
         fixed=dict(ctx.settings),
         arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
         extra_metrics=exp.extra_metrics,
+        paired_starts=exp.paired_starts,
     )
     conditions = exp.hook("conditions")(ctx) if exp.hook("conditions") else [Condition()]
     return plan, conditions

@@ -37,7 +37,7 @@ from hmgray.errors import ConfigError, HmgrayError
 from hmgray.results import config_json, metric_columns, run_row
 from hmgray.search.progress import OptunaJournal, Progress, fmt
 from hmgray.search.reaper import PlacementGroupReaper
-from hmgray.search.spaces import to_tune, validate_space
+from hmgray.search.spaces import paired_points, to_tune, validate_space
 from hmgray.task import Task
 from hmgray.training.driver import Resources, run_trial
 from hmgray.training.settings import LABELS_KEY, split_config
@@ -68,6 +68,10 @@ class AblationPlan:
     extra_metrics: tuple[str, ...] = ()
     # Optuna journal files: where each arm's study is mirrored (local folder; None = none)
     journal_dir: str | None = None
+    # > 0: the first trials of every arm are this many paired starting candidates
+    # (``spaces.paired_points``: shared parameters take the same values in every arm)
+    # instead of TPE's own independent start-up draws; TPE proposes the rest
+    paired_starts: int = 0
 
     @property
     def metric(self) -> str:
@@ -235,15 +239,18 @@ def run_search(
     """Tune one arm; return its best configuration (by validation) and its result rows."""
     declared = plan.space(arm)
     param_space = {**plan.search_config(arm), **to_tune(declared)}
+    n_paired = min(plan.paired_starts, plan.num_samples)
+    points = paired_points(declared, n_paired, plan.search_seed) if n_paired else None
     echo(
-        f"search {arm}: {plan.num_samples} trials, OptunaSearch(TPE, seed={plan.search_seed})"
-        f" + ASHA(max_t={plan.epochs}, grace={plan.grace_period}, rf={plan.reduction_factor})"
+        f"search {arm}: {plan.num_samples} trials, OptunaSearch(TPE, seed={plan.search_seed}"
+        + (f", {n_paired} paired starting candidates" if n_paired else "")
+        + f") + ASHA(max_t={plan.epochs}, grace={plan.grace_period}, rf={plan.reduction_factor})"
     )
     tune_config = tune.TuneConfig(
         metric=plan.metric,
         mode=plan.mode,
         num_samples=plan.num_samples,
-        search_alg=OptunaSearch(seed=plan.search_seed),
+        search_alg=OptunaSearch(seed=plan.search_seed, points_to_evaluate=points),
         scheduler=ASHAScheduler(
             time_attr="training_iteration",
             max_t=plan.epochs,

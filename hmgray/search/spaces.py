@@ -91,3 +91,39 @@ def to_optuna(space: Space) -> dict[str, Any]:
         else:
             raise ValueError(f"search_space.{name}: unknown type {kind!r}")
     return out
+
+
+def paired_points(space: Space, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` starting candidates of ``space`` drawn so that arms share them.
+
+    Candidate k's value of a parameter depends only on (seed, k, the parameter's name and
+    its spec): two arms whose spaces both hold ``lr`` with the same range get the same
+    ``lr`` in their k-th trial, whatever else their spaces hold. Searched this way, arms
+    are compared on common random draws of what they share (a paired design): one arm
+    cannot win by a luckier draw of the learning rate. Each value is uniform on its range
+    (log-uniform on a log scale), as Optuna's own start-up samples are.
+    """
+    import json
+    import zlib
+
+    import numpy as np
+
+    points = []
+    for k in range(n):
+        point: dict[str, Any] = {}
+        for name, spec in sorted(space.items()):
+            key = zlib.crc32(json.dumps([name, spec], sort_keys=True, default=str).encode())
+            rng = np.random.default_rng([seed, k, key])
+            kind = spec["type"]
+            if kind == "categorical":
+                point[name] = spec["choices"][int(rng.integers(len(spec["choices"])))]
+            elif spec.get("log"):
+                low, high = math.log(spec["low"]), math.log(spec["high"] + (kind == "int"))
+                value = math.exp(rng.uniform(low, high))
+                point[name] = min(int(value), spec["high"]) if kind == "int" else value
+            elif kind == "int":
+                point[name] = int(rng.integers(spec["low"], spec["high"] + 1))
+            else:
+                point[name] = float(rng.uniform(spec["low"], spec["high"]))
+        points.append(point)
+    return points

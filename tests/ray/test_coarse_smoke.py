@@ -3,7 +3,8 @@ converted from the Taobao fixture files (exact published format): the converter'
 is what the experiment trains on.
 
 One subprocess run (about 3-4 minutes on 2 cores): it must exit 0; every arm searched
-once and confirmed on test with the four metrics; the sweep rows of the first mgipf arm
+once (on the same paired candidate of the shared parameters) and confirmed on test with
+the four metrics; the sweep rows of the first mgipf arm
 at each --sweep value; the report holds the ladder (each backbone's arms against its
 own mgipf arm) and the w_coarse sweep table and plot.
 """
@@ -43,6 +44,10 @@ def test_smoke_run_on_converted_taobao_data(smoke):
     rows = table.to_pylist()
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
     assert sorted(r["arm"] for r in rows if r["stage"] == "search") == sorted(ARMS)
+    search = {r["arm"]: json.loads(r["config_json"]) for r in rows if r["stage"] == "search"}
+    shared = ("lr", "embedding_dim", "l2")  # paired candidates: drawn alike in every arm
+    assert len({tuple(search[a][k] for k in shared) for a in ARMS}) == 1, search
+    assert search["din_hard"]["w_coarse"] == search["din_mgipf"]["w_coarse"]
     confirm = [r for r in rows if r["stage"] == "confirm"]
     assert sorted(r["arm"] for r in confirm) == sorted(ARMS)
     for r in confirm:

@@ -34,3 +34,24 @@ def test_a_well_formed_space_passes_and_converts_with_inclusive_bounds():
 def test_a_malformed_parameter_is_named(spec, message):
     with pytest.raises(ConfigError, match=f"arm 'micro'.*parameter 'x'.*{message}"):
         validate_space({"x": spec}, "arm 'micro'")
+
+
+def test_paired_points_share_what_two_spaces_share():
+    from hmgray.search.spaces import paired_points
+
+    base = {
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "d": {"type": "categorical", "choices": [8, 16, 32]},
+        "k": {"type": "int", "low": 1, "high": 6, "log": False},
+    }
+    more = {**base, "w": {"type": "float", "low": 0.0, "high": 1.0, "log": False}}
+    narrower = {**base, "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}
+    a, b, c = (paired_points(s, 8, seed=3) for s in (base, more, narrower))
+    for p, q in zip(a, b, strict=True):
+        assert {k: q[k] for k in base} == p  # the extra parameter changes nothing shared
+        assert 0.0 <= q["w"] <= 1.0
+    assert [p["lr"] for p in a] != [p["lr"] for p in c]  # another range: other draws
+    assert all(1e-3 <= p["lr"] <= 1e-2 for p in c)
+    assert all(p["d"] in (8, 16, 32) and 1 <= p["k"] <= 6 for p in a)
+    assert paired_points(base, 8, seed=3) == a != paired_points(base, 8, seed=4)
+    assert len({p["lr"] for p in a}) == 8  # the candidates differ from one another

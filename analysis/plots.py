@@ -113,11 +113,22 @@ def arms_figure(table: Table) -> Figure:
                     ha="center",
                     fontsize=9,
                 )
-        ref = next(
-            (r.cells[j] for r in table.rows if r.is_reference and not r.cells[j].missing), None
-        )
-        if ref is not None:
-            ax.axhline(ref.stats.mean, color=COLORS[0], linestyle="--", linewidth=0.8)
+        refs = table.options.get("references")
+        if refs:  # one line per group of arms, across that group only
+            keys = [r.key for r in table.rows]
+            for i, row in enumerate(table.rows):
+                if not row.is_reference or row.cells[j].missing:
+                    continue
+                span = [k for k, key in enumerate(keys) if refs.get(key) == row.key] or [i]
+                ax.hlines(row.cells[j].stats.mean, min(span) - 0.4, max(span) + 0.4,
+                          color=COLORS[0], linestyle="--", linewidth=0.8)  # fmt: skip
+        else:
+            ref = next(
+                (r.cells[j] for r in table.rows if r.is_reference and not r.cells[j].missing),
+                None,
+            )
+            if ref is not None:
+                ax.axhline(ref.stats.mean, color=COLORS[0], linestyle="--", linewidth=0.8)
         better = "lower" if col.metric.direction == "min" else "higher"
         group = f"{col.group}: " if col.group else ""
         ax.set_title(f"{group}{col.metric.label} ({better} is better)")

@@ -167,7 +167,17 @@ def _arm_table(
         caption=caption,
         notes=tuple(notes),
         label=f"tab:{fmt.slug(results.experiment)}-{fmt.slug(name)}",
-        options={"ci": ci, "test": test, "alpha": alpha, "confidence": 0.95},
+        options={
+            "ci": ci,
+            "test": test,
+            "alpha": alpha,
+            "confidence": 0.95,
+            **(
+                {"references": {a: results.reference_of(a) for a in arms}}
+                if results.arm_references
+                else {}
+            ),
+        },  # fmt: skip
         source_rows=rows,
     )
 

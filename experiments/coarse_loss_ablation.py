@@ -31,7 +31,7 @@ COARSE = Experiment(
     # win by a luckier draw; TPE proposes any trial beyond these
     paired_starts=10,
     default=dict(n=50000, epochs=2, num_samples=2, seeds="0,1,2", grace_period=1,
-                 sweep=(0.01, 0.1, 1.0, 10.0)),
+                 sweep=(0.01, 0.3, 10.0)),
     smoke=dict(n=3000, epochs=1, num_samples=1, seeds="1", grace_period=1, sweep=(0.1, 1.0)),
     hooks=ablation,
 )  # fmt: skip

@@ -195,3 +195,24 @@ def test_sweep_over_search_rows_uses_the_search_metric():
     assert [c.metric.name for c in table.columns] == ["val_mse"]
     assert all(math.isfinite(r.cells[0].stats.mean) for r in table.rows)
     assert "Validation metrics" in table.caption
+
+
+def test_arm_references_compare_each_group_with_its_own_reference():
+    """Two ladders in one table (e.g. one per backbone): metadata ``arm_references``."""
+    import json
+
+    arms = ("a_fine", "a_full", "b_fine", "b_full")
+    effects = {"a_fine": 0.3, "a_full": 0.0, "b_fine": 0.0, "b_full": 0.3}
+    t = make_results_table(arms=arms, seeds=(0, 1, 2, 3, 4), effects=effects,
+                           reference_arm="a_full")  # fmt: skip
+    meta = json.loads(t.schema.metadata[b"hmgray"])
+    meta["arm_references"] = {"a_fine": "a_full", "b_fine": "b_full"}
+    table = ladder_table(_results(t.replace_schema_metadata({"hmgray": json.dumps(meta)})))
+    rows = {r.key: r for r in table.rows}
+    assert rows["a_full"].is_reference and rows["b_full"].is_reference
+    a, b = rows["a_fine"].cells[0], rows["b_fine"].cells[0]
+    assert float(a.delta_text) == pytest.approx(30.0, abs=2.0)  # worse than a_full
+    assert float(b.delta_text) == pytest.approx(-23.0, abs=2.0)  # better than b_full
+    assert a.significant and b.significant
+    assert "a_fine vs a_full; b_fine vs b_full" in table.caption
+    assert table.options["references"]["b_fine"] == "b_full"

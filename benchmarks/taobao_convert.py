@@ -75,10 +75,14 @@ def write_files(folder: Path, n: int, seed: int = 0) -> dict[str, Path]:
 
 def convert(paths: dict[str, Path], out: Path, bucket_mb: int) -> tuple[float, int, str]:
     """(seconds, peak RSS bytes of the child, the summary's first line)."""
+    # VmHWM: the peak RSS of the child's own address space. (ru_maxrss would not do: Linux
+    # carries the parent's RSS at fork over the exec, and this parent holds the generated
+    # columns.)
     code = (
-        "import resource, sys; from hmgray.data.formats.__main__ import main; "
+        "import sys; from hmgray.data.formats.__main__ import main; "
         "rc = main(sys.argv[1:]); "
-        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+        "print('PEAK', hwm.split()[1]); sys.exit(rc)"
     )
     t0 = time.perf_counter()
     run = subprocess.run(
@@ -89,7 +93,7 @@ def convert(paths: dict[str, Path], out: Path, bucket_mb: int) -> tuple[float, i
         cwd=REPO, capture_output=True, text=True, check=True,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
-    peak = int(run.stdout.split("PEAK")[-1].split()[0]) * 1024  # ru_maxrss is KiB on Linux
+    peak = int(run.stdout.split("PEAK")[-1].split()[0]) * 1024  # VmHWM is in kB
     summary = next(line for line in run.stdout.splitlines() if line.startswith("taobao:"))
     return seconds, peak, summary
 

@@ -15,7 +15,39 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["coarse_labels", "histories", "tail_mask"]
+__all__ = ["HistoryIndex", "coarse_labels", "histories", "tail_mask"]
+
+
+class HistoryIndex:
+    """Behaviours sorted once by (user, time), for history lookups of many sample chunks.
+
+    Behaviours at the same second keep their input order (a stable sort)."""
+
+    def __init__(self, beh_user: np.ndarray, beh_time: np.ndarray,
+                 beh_values: dict[str, np.ndarray]):  # fmt: skip
+        order = np.lexsort((beh_time, beh_user))  # by user, then time (stable)
+        self.user = beh_user[order]
+        self.key = _pair_key(self.user, beh_time[order])
+        self.values = {k: v[order].astype(np.int32) for k, v in beh_values.items()}
+
+    def lookup(self, user: np.ndarray, time: np.ndarray, max_len: int) -> dict[str, pa.ListArray]:
+        """Per sample, the ``max_len`` latest behaviours of its user with time < its time,
+        newest first, as list<int32> arrays (one per value column)."""
+        # the first behaviour of the sample's user at or after its time ends its history;
+        # the user's first behaviour bounds its start
+        end = np.searchsorted(self.key, _pair_key(user, time), side="left")
+        first = np.searchsorted(self.user, user, side="left")
+        start = np.maximum(first, end - max_len)
+        lengths = np.maximum(end - start, 0)
+        offsets = np.zeros(len(user) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        # newest first: position end-1, end-2, ..., start
+        within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+        idx = np.repeat(end - 1, lengths) - within
+        return {
+            name: pa.ListArray.from_arrays(pa.array(offsets), pa.array(v[idx], pa.int32()))
+            for name, v in self.values.items()
+        }
 
 
 def histories(
@@ -30,28 +62,9 @@ def histories(
 
     Args: the behaviours (user, time, and their value columns, e.g. brand and category),
     in any order; the samples' user and time. Returns, per value column, a list<int32>
-    array aligned with the samples, newest first. Behaviours at the same second keep
-    their input order (a stable sort).
+    array aligned with the samples, newest first (:class:`HistoryIndex`).
     """
-    order = np.lexsort((beh_time, beh_user))  # by user, then time (stable)
-    bu, bt = beh_user[order], beh_time[order]
-    # index of the first behaviour of the sample's user at or after its time = the end
-    # (exclusive) of its history; the user's first behaviour bounds its start
-    key_b = _pair_key(bu, bt)
-    end = np.searchsorted(key_b, _pair_key(user, time), side="left")
-    first = np.searchsorted(bu, user, side="left")
-    start = np.maximum(first, end - max_len)
-    lengths = np.maximum(end - start, 0)
-    offsets = np.zeros(len(user) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    # newest first: position end-1, end-2, ..., start
-    within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-    idx = np.repeat(end - 1, lengths) - within
-    out = {}
-    for name, values in beh_values.items():
-        flat = values[order][idx].astype(np.int32)
-        out[name] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.int32()))
-    return out
+    return HistoryIndex(beh_user, beh_time, beh_values).lookup(user, time, max_len)
 
 
 def _pair_key(user: np.ndarray, time: np.ndarray) -> np.ndarray:

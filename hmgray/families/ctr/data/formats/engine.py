@@ -17,7 +17,8 @@ strictly before each sample, newest first) and coarse pseudo-labels (``labels.
 coarse_labels``, from the *training* rows) are computed there; the long-tail flag comes
 from the global training counts. Rows keep their input order within a bucket and go to
 the streaming shard writer (``hmgray.data.shards.ShardWriter``), which writes a file
-whenever it has ``rows_per_file`` rows of a split.
+whenever it has ``rows_per_file`` rows of a split; histories are expanded
+``chunk_rows`` samples at a time (a row holds up to 2 x max_history history values).
 
 The bucket count is chosen from the input's size (``bucket_bytes`` of CSV per bucket), so
 peak memory is about that share of the input (decoded) plus the vocabularies.
@@ -38,7 +39,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from hmgray.data.formats.base import ConversionError
-from hmgray.families.ctr.data.labels import coarse_labels, histories, tail_mask
+from hmgray.families.ctr.data.labels import HistoryIndex, coarse_labels, tail_mask
 from hmgray.families.ctr.data.schema import CORE_FIELDS, row_schema
 
 __all__ = ["Counts", "Partition", "Vocab", "convert", "split_codes"]
@@ -185,7 +186,8 @@ def convert(
     max_history: int = 50,
     tail_share: float = 0.2,
     bucket_bytes: int = 256 << 20,
-    rows_per_file: int = 1 << 18,
+    rows_per_file: int = 1 << 16,
+    chunk_rows: int = 1 << 17,
     report=None,
     echo: Callable[[str], None] = print,
 ):
@@ -257,13 +259,13 @@ def convert(
                     part.read("behaviours", b)
                     continue
                 beh = part.read("behaviours", b)
-                rows = _rows(s, beh, vocab, extra_fields, tail, max_history, schema, next_id)
-                next_id += rows.num_rows
-                codes = s.column("split").to_numpy()
-                for k, name in enumerate(SPLITS):
-                    idx = np.flatnonzero(codes == k)
-                    if len(idx):
-                        writer.write(name, rows.take(pa.array(idx)))
+                for rows, codes in _rows(s, beh, vocab, extra_fields, tail, max_history,
+                                         schema, next_id, chunk_rows):  # fmt: skip
+                    next_id += rows.num_rows
+                    for k, name in enumerate(SPLITS):
+                        idx = np.flatnonzero(codes == k)
+                        if len(idx):
+                            writer.write(name, rows.take(pa.array(idx)))
                 echo(f"pass 2: bucket {b + 1}/{buckets}, {next_id} rows written")
             for name in SPLITS:
                 writer.ensure(name)
@@ -273,7 +275,11 @@ def convert(
 
 
 def _rows(s: pa.Table, beh: pa.Table | None, vocab, extra_fields, tail, max_history,
-          schema: pa.Schema, first_id: int) -> pa.Table:  # fmt: skip
+          schema: pa.Schema, first_id: int, chunk_rows: int):  # fmt: skip
+    """One bucket's output rows, ``chunk_rows`` samples at a time (a history expands a
+    row by up to 2 x max_history values: chunks bound that), with their split codes.
+    Pseudo-labels need every training row of a user, so they are computed on the whole
+    bucket first (integer arrays only)."""
     col = {k: s.column(k).to_numpy() for k in s.column_names}
     user = vocab["user"].index(col["user"])
     item = vocab["item"].index(col["item"])
@@ -281,37 +287,43 @@ def _rows(s: pa.Table, beh: pa.Table | None, vocab, extra_fields, tail, max_hist
     cate = vocab["cate"].index(col["cate"])
     label = col["label"].astype(np.int8)
     train = col["split"] == 0
+    y_brand = coarse_labels(user, brand, label, train)
+    y_cate = coarse_labels(user, cate, label, train)
+    extras = {f: vocab[f].index(col[f]) for f in extra_fields}
+    index = None
     if beh is not None and beh.num_rows:
         bu = vocab["user"].index(beh.column("user").to_numpy())
         keep = bu > 0
-        hist = histories(
+        index = HistoryIndex(
             bu[keep],
             beh.column("time").to_numpy()[keep],
             {
                 "brand": vocab["brand"].index(beh.column("brand").to_numpy()[keep]),
                 "cate": vocab["cate"].index(beh.column("cate").to_numpy()[keep]),
             },
-            user,
-            col["time"],
-            max_history,
         )
-    else:
-        empty = pa.array([[]] * len(user), pa.list_(pa.int32()))
-        hist = {"brand": empty, "cate": empty}
-    data = {
-        "sample_id": pa.array(np.arange(first_id, first_id + len(user)), pa.int64()),
-        "time": pa.array(col["time"], pa.int64()),
-        "label": pa.array(label, pa.int8()),
-        "user": pa.array(user, pa.int32()),
-        "item": pa.array(item, pa.int32()),
-        "brand": pa.array(brand, pa.int32()),
-        "cate": pa.array(cate, pa.int32()),
-        "hist_brand": hist["brand"],
-        "hist_cate": hist["cate"],
-        "y_brand": pa.array(coarse_labels(user, brand, label, train), pa.int8()),
-        "y_cate": pa.array(coarse_labels(user, cate, label, train), pa.int8()),
-        "tail": pa.array(tail[item]),
-    }
-    for f in extra_fields:
-        data[f] = pa.array(vocab[f].index(col[f]), pa.int32())
-    return pa.table(data, schema=schema)
+    del s, beh
+    for lo in range(0, len(user), chunk_rows):
+        sl = slice(lo, lo + chunk_rows)
+        n = len(user[sl])
+        if index is not None:
+            hist = index.lookup(user[sl], col["time"][sl], max_history)
+        else:
+            empty = pa.array([[]] * n, pa.list_(pa.int32()))
+            hist = {"brand": empty, "cate": empty}
+        data = {
+            "sample_id": pa.array(np.arange(first_id + lo, first_id + lo + n), pa.int64()),
+            "time": pa.array(col["time"][sl], pa.int64()),
+            "label": pa.array(label[sl], pa.int8()),
+            "user": pa.array(user[sl], pa.int32()),
+            "item": pa.array(item[sl], pa.int32()),
+            "brand": pa.array(brand[sl], pa.int32()),
+            "cate": pa.array(cate[sl], pa.int32()),
+            "hist_brand": hist["brand"],
+            "hist_cate": hist["cate"],
+            "y_brand": pa.array(y_brand[sl], pa.int8()),
+            "y_cate": pa.array(y_cate[sl], pa.int8()),
+            "tail": pa.array(tail[item[sl]]),
+            **{f: pa.array(v[sl], pa.int32()) for f, v in extras.items()},
+        }
+        yield pa.table(data, schema=schema), col["split"][sl]

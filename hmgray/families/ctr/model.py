@@ -1,6 +1,6 @@
 """The MGIPF models: a CTR backbone (DIN or DeepFM) with coarse-grained interest heads.
 
-Inputs of a row (``hmgray.families.ctr.task.decode_rows``): the categorical fields of
+Inputs of a row (``hmgray.families.ctr.task.RowDecoder``): the categorical fields of
 the context (user, item, brand, cate and the data set's others), the history
 ``hist_brand``/``hist_cate`` (newest first, 0-padded) and its length.
 

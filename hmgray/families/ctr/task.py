@@ -37,7 +37,7 @@ from hmgray.families.ctr.data.schema import CTR_SHARDS
 from hmgray.families.ctr.metrics import ctr_metrics
 from hmgray.task import MetricSpec, Space, Task
 
-__all__ = ["CtrEvaluator", "CtrTask", "decode_rows", "mgipf_loss"]
+__all__ = ["CtrEvaluator", "CtrTask", "RowDecoder", "mgipf_loss"]
 
 METRIC_SPECS = (
     MetricSpec("auc", "AUC", "max", best=1.0),
@@ -116,11 +116,6 @@ class RowDecoder:
         out["y_cate"] = table.column("y_cate").to_numpy().astype(np.float32)
         out["tail"] = table.column("tail").to_numpy(zero_copy_only=False).astype(np.bool_)
         return out
-
-
-def decode_rows(table: pa.Table, fields=("user", "item", "brand", "cate"), max_history=50):
-    """Decode with the default fields (tests and notebooks)."""
-    return RowDecoder(tuple(fields), max_history)(table)
 
 
 _COMMON: Space = {

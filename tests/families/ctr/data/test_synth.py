@@ -28,7 +28,6 @@ def test_exact_size_and_split_by_day(data):
 def test_pseudo_labels_and_tail_come_from_the_training_split(data):
     frames, context = data
     train = frames["train"]
-    clicked = {(u, b) for u, b in zip(train.user, train.brand, strict=True)}
     clicked = {
         (u, b) for u, b, y in zip(train.user, train.brand, train.label, strict=True) if y == 1
     }

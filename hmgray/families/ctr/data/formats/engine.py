@@ -27,6 +27,7 @@ peak memory is about that share of the input (decoded) plus the vocabularies.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -38,11 +39,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from hmgray import storage
 from hmgray.data.formats.base import ConversionError
 from hmgray.families.ctr.data.labels import HistoryIndex, coarse_labels, tail_mask
 from hmgray.families.ctr.data.schema import CORE_FIELDS, row_schema
 
-__all__ = ["Counts", "Partition", "Vocab", "convert", "split_codes"]
+__all__ = ["Counts", "Partition", "Vocab", "convert", "random_split", "split_codes"]
 
 SAMPLE_KEYS = ("user", "time", "label", "item", "brand", "cate", "split")
 BEHAVIOUR_KEYS = ("user", "time", "brand", "cate")
@@ -158,6 +160,17 @@ class Partition:
         return table
 
 
+def _size(uri: str) -> int:
+    fs, path = storage.resolve(uri)
+    return int(fs.get_file_info(path).size or 0)
+
+
+def random_split(seed: int, test: float, val: float) -> tuple[str, dict[str, Any]]:
+    """(context description, generator params) of :func:`split_codes`'s split."""
+    text = f"random by row, seeded ({seed}): {test:.0%} test, {val:.0%} validation, the rest train"
+    return text, {"split_seed": seed, "split": {"test": test, "val": val}}
+
+
 def split_codes(row_numbers: np.ndarray, seed: int, test: float, val: float) -> np.ndarray:
     """A seeded random split of rows by their position in the input: 2 (test) with
     probability ``test``, 1 (validation) with ``val``, else 0 (train). Each row's draw is
@@ -179,7 +192,7 @@ def convert(
     *,
     extra_fields: tuple[str, ...],
     coarse: list[str],
-    input_bytes: int,
+    inputs: Iterable[str],
     dataset: str,
     generator: dict,
     split: str,
@@ -191,16 +204,18 @@ def convert(
     report=None,
     echo: Callable[[str], None] = print,
 ):
-    """Run both passes; return the Manifest (see the module docstring).
+    """Run both passes; return the Manifest (see the module docstring). ``report`` (a
+    ``CtrReport``) is written beside it as ``conversion_report.json``.
 
     ``samples`` and ``behaviours`` are called once each and stream their blocks
-    (behaviours after samples). ``split`` describes the split protocol (context). The
+    (behaviours after samples); ``inputs`` are the files they read, each read once per
+    pass it serves (their sizes set the bucket count). ``split`` describes the split protocol (context). The
     manifest's generator gets the split's sha256 (over the split code of every kept
     sample, in input order) under ``params.split_sha256``.
     """
     from hmgray.data.shards import ShardWriter
 
-    buckets = max(1, math.ceil(input_bytes / bucket_bytes))
+    buckets = max(1, math.ceil(sum(_size(uri) for uri in inputs) / bucket_bytes))
     vocab = {f: Vocab() for f in (*CORE_FIELDS, *extra_fields)}
     item_train = Counts()
     split_hash = hashlib.sha256()
@@ -269,6 +284,11 @@ def convert(
                 echo(f"pass 2: bucket {b + 1}/{buckets}, {next_id} rows written")
             for name in SPLITS:
                 writer.ensure(name)
+        if report is not None:
+            storage.atomic_write_bytes(
+                storage.join(writer.manifest.uri, "conversion_report.json"),
+                json.dumps(report.to_dict(), indent=2).encode(),
+            )
         return writer.manifest
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -32,7 +32,7 @@ import numpy as np
 from hmgray.data.formats.base import check_input
 from hmgray.families.ctr.data.formats import engine
 from hmgray.families.ctr.data.formats.csv import CtrReport, ints, read_csv
-from hmgray.families.ctr.data.formats.taobao import _read_keyed, _size, write_report
+from hmgray.families.ctr.data.formats.taobao import _read_keyed
 
 __all__ = ["convert_ijcai15", "mmdd_to_time"]
 
@@ -117,25 +117,22 @@ def convert_ijcai15(
     users = _read_keyed(user_info, "user_id", ("age_range", "gender"), ("age_range", "gender"),
                         report)  # fmt: skip
     block_bytes = block_mb << 20
+    split, split_params = engine.random_split(seed, TEST, VAL)
     manifest = engine.convert(
         lambda: _rows(user_log, users, report, block_bytes, True, seed),
         lambda: _rows(user_log, users, CtrReport("second pass"), block_bytes, False, seed),
         out_uri,
         extra_fields=EXTRA,
         coarse=["brand", "cate"],
-        input_bytes=2 * _size(user_log),
+        inputs=(user_log, user_log),
         dataset=dataset,
         generator={"name": "hmgray.families.ctr.data.formats.ijcai15",
                    "params": {"inputs": [os.path.basename(user_log), os.path.basename(user_info)],
-                              "split_seed": seed, "split": {"test": TEST, "val": VAL}}},
-        split=(
-            f"random by row, seeded ({seed}): {TEST:.0%} test, {VAL:.0%} validation, "
-            "the rest train"
-        ),
+                              **split_params}},
+        split=split,
         max_history=max_history,
         bucket_bytes=bucket_mb << 20,
         report=report,
         echo=echo,
     )  # fmt: skip
-    write_report(manifest, report)
     return manifest, report

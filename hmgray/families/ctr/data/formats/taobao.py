@@ -34,7 +34,6 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.compute as pc
 
-from hmgray import storage
 from hmgray.data.formats.base import ConversionError, check_input
 from hmgray.families.ctr.data.formats import engine
 from hmgray.families.ctr.data.formats.csv import CtrReport, ints, read_csv
@@ -182,7 +181,7 @@ def convert_taobao(
     echo=print,
 ):
     """Convert the four files; return (Manifest, CtrReport). ``conversion_report.json``
-    is written beside the manifest."""
+    is written beside the manifest (``engine.convert``)."""
     report = CtrReport("taobao")
     paths = (raw_sample, ad_feature, user_profile, behavior_log)
     for uri, what in zip(paths, ("raw_sample.csv", "ad_feature.csv", "user_profile.csv",
@@ -201,7 +200,7 @@ def convert_taobao(
         out_uri,
         extra_fields=EXTRA,
         coarse=["brand", "cate"],
-        input_bytes=sum(_size(p) for p in (raw_sample, behavior_log)),
+        inputs=(raw_sample, behavior_log),
         dataset=dataset,
         generator={"name": "hmgray.families.ctr.data.formats.taobao",
                    "params": {"inputs": [os.path.basename(p) for p in paths]}},
@@ -214,19 +213,4 @@ def convert_taobao(
         report=report,
         echo=echo,
     )  # fmt: skip
-    write_report(manifest, report)
     return manifest, report
-
-
-def _size(uri: str) -> int:
-    fs, path = storage.resolve(uri)
-    return int(fs.get_file_info(path).size or 0)
-
-
-def write_report(manifest, report: CtrReport) -> None:
-    import json
-
-    storage.atomic_write_bytes(
-        storage.join(manifest.uri, "conversion_report.json"),
-        json.dumps(report.to_dict(), indent=2).encode(),
-    )

@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 from hmgray.data.formats.base import check_input
 from hmgray.families.ctr.data.formats import engine
 from hmgray.families.ctr.data.formats.csv import CtrReport, ints, read_csv
-from hmgray.families.ctr.data.formats.taobao import _size, write_report
 
 __all__ = ["convert_userbehavior"]
 
@@ -95,26 +94,21 @@ def convert_userbehavior(
     """Convert ``UserBehavior.csv``; return (Manifest, CtrReport)."""
     check_input(csv_uri, "UserBehavior.csv")
     report = CtrReport("userbehavior")
-    size = _size(csv_uri)
+    split, split_params = engine.random_split(seed, TEST, VAL)
     manifest = engine.convert(
         lambda: _rows(csv_uri, report, block_mb << 20, True, seed),
         lambda: _rows(csv_uri, CtrReport("second pass"), block_mb << 20, False, seed),
         out_uri,
         extra_fields=(),
         coarse=["cate"],
-        input_bytes=2 * size,
+        inputs=(csv_uri, csv_uri),
         dataset=dataset,
         generator={"name": "hmgray.families.ctr.data.formats.userbehavior",
-                   "params": {"inputs": [os.path.basename(csv_uri)], "split_seed": seed,
-                              "split": {"test": TEST, "val": VAL}}},
-        split=(
-            f"random by row, seeded ({seed}): {TEST:.0%} test, {VAL:.0%} validation, "
-            "the rest train"
-        ),
+                   "params": {"inputs": [os.path.basename(csv_uri)], **split_params}},
+        split=split,
         max_history=max_history,
         bucket_bytes=bucket_mb << 20,
         report=report,
         echo=echo,
     )  # fmt: skip
-    write_report(manifest, report)
     return manifest, report

@@ -9,6 +9,7 @@ catch it. The subclasses say whose fault it is:
 * ``DataError``: the data is wrong (schema, values, hashes, undecodable images).
 * ``StorageError``: the storage layer failed (missing file, permission, network).
 * ``ConfigError``: a configuration value is invalid.
+* ``NumericalError``: a computed quantity went NaN or infinite (a diverged run).
 """
 
 
@@ -26,3 +27,7 @@ class StorageError(HmgrayError):
 
 class ConfigError(HmgrayError):
     """An invalid configuration value (wrong type, out of range, unknown name)."""
+
+
+class NumericalError(HmgrayError, FloatingPointError):
+    """A computed quantity went NaN or infinite (a diverged run); the message names it."""

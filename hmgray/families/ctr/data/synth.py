@@ -1,8 +1,11 @@
 """Seeded synthetic click-through data with a planted, documented process.
 
 Catalogue: ``C`` categories, ``B`` brands (each brand sells in one category), items with
-one brand each (the brand's category is the item's), item popularity Zipf-distributed
-(``ZIPF``), so most items are rarely shown: the long tail. Users: each has a true
+one brand each (the brand's category is the item's), ``n / ROWS_PER_ITEM`` items with
+popularity Zipf-distributed (``ZIPF``), so most items are rarely shown: the long tail.
+(At 12 impressions per item the tail's items were seen often enough in training for
+their own embeddings to learn, and coarse supervision did not help there more than
+elsewhere; at 4 a tail item is seen once or twice in training.) Users: each has a true
 interest in ``K_BRANDS`` brands and ``K_CATES`` categories (drawn at random).
 
 Impressions (the rows) fall uniformly over ``DAYS`` days; the item shown is drawn by
@@ -46,7 +49,7 @@ C, B = 12, 60
 K_BRANDS, K_CATES = 3, 2
 ZIPF = 1.1
 ROWS_PER_USER = 200
-ROWS_PER_ITEM = 12
+ROWS_PER_ITEM = 4  # impressions per item on average: a long tail of items seen once or twice
 B0, BETA_BRAND, BETA_CATE, Q_SIGMA = -4.5, 3.0, 1.5, 0.5
 PID_EFFECT = (0.0, 0.0, -1.5)  # index 0 = unknown; placements 1 and 2
 P_TARGETED = 0.3
@@ -193,6 +196,7 @@ def write_synthetic(out_uri: str, n: int, seed: int):
                 "beta_brand": BETA_BRAND,
                 "beta_cate": BETA_CATE,
                 "q_sigma": Q_SIGMA,
+                "rows_per_item": ROWS_PER_ITEM,
             },
         },  # fmt: skip
         context=context,

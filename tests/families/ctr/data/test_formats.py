@@ -154,7 +154,9 @@ def test_ijcai15_labels_days_and_click_histories(tmp_path):
     umap = _index(samples.user_id)
     inv_user = {v: k for k, v in umap.items()}
     beh = clicks.rename(columns={"user_id": "user", "brand_id": "brand", "cat_id": "cate"})
-    beh = beh.assign(brand=beh.brand.fillna(-1).astype(int), cate=beh.cate.astype(int))
+    beh = beh.assign(
+        brand=pd.to_numeric(beh.brand).fillna(-1).astype(int), cate=beh.cate.astype(int)
+    )
     for r in out.itertuples():
         hb, hc = _brute_history(beh, inv_user[r.user], r.time, bmap, cmap)
         assert list(r.hist_brand) == hb and list(r.hist_cate) == hc

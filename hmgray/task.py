@@ -231,6 +231,7 @@ REGISTRY: dict[str, str] = {
     "valuation": "hmgray.families.valuation.task:ValuationTask",
     "recommender": "hmgray.families.recommender.task:RecommenderTask",
     "ctr": "hmgray.families.ctr.task:CtrTask",
+    "retrieval": "hmgray.families.retrieval.task:RetrievalTask",
 }
 _LOADED: dict[str, Task] = {}
 

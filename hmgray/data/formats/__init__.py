@@ -9,6 +9,10 @@
     python -m hmgray.data.formats userbehavior --csv UserBehavior.csv --out DIR [--seed 0]
     python -m hmgray.data.formats ijcai15 --user-log user_log_format1.csv \\
         --user-info user_info_format1.csv --out DIR [--seed 0]
+    python -m hmgray.data.formats cuhk-pedes --json reid_raw.json --images imgs --out DIR
+    python -m hmgray.data.formats icfg-pedes --json ICFG-PEDES.json --images imgs --out DIR
+    python -m hmgray.data.formats rstpreid --json data_captions.json --images imgs --out DIR
+    python -m hmgray.data.formats cub --root CUB_200_2011 --text text_c10 --out DIR
 
 Each format belongs to a family; :data:`CONVERTERS` maps it to the family's command-line
 module (``main(argv) -> exit status``), imported only when that format is asked for.
@@ -43,5 +47,21 @@ CONVERTERS: dict[str, tuple[str, str]] = {
     "ijcai15": (
         "hmgray.families.ctr.data.formats.__main__",
         "IJCAI-15 user_log_format1.csv + user_info_format1.csv (Tianchi 42) (ctr)",
+    ),
+    "cuhk-pedes": (
+        "hmgray.families.retrieval.data.formats.__main__",
+        "CUHK-PEDES reid_raw.json + imgs/ (retrieval)",
+    ),
+    "icfg-pedes": (
+        "hmgray.families.retrieval.data.formats.__main__",
+        "ICFG-PEDES ICFG-PEDES.json + imgs/ (retrieval)",
+    ),
+    "rstpreid": (
+        "hmgray.families.retrieval.data.formats.__main__",
+        "RSTPReid data_captions.json + imgs/ (retrieval)",
+    ),
+    "cub": (
+        "hmgray.families.retrieval.data.formats.__main__",
+        "CUB-200-2011 folder + text_c10 captions (retrieval)",
     ),
 }

@@ -11,9 +11,13 @@ import argparse
 import io
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
+from collections.abc import Sequence as _Seq
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,7 +25,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from hmgray import storage
 from hmgray.errors import DataError, HmgrayError
 
-__all__ = ["ConversionError", "ImageFolder", "check_input", "image_size_arg", "run_conversion"]
+__all__ = [
+    "ConversionError",
+    "ConversionReport",
+    "ImageFolder",
+    "check_input",
+    "image_size_arg",
+    "run_conversion",
+]
+
+MAX_LISTED = 200  # problems listed in a report (all are counted)
 
 
 class ConversionError(DataError):
@@ -30,6 +43,70 @@ class ConversionError(DataError):
     def __init__(self, message: str, report: Any = None):
         super().__init__(message)
         self.report = report
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion read, kept, dropped and why (``conversion_report.json``).
+
+    ``read``: input file -> units read (``unit``: rows, records...); ``kept``: what ->
+    number kept; every problem is counted by ``"<field>: <action>"`` and the first
+    ``MAX_LISTED`` are listed with their file, row (or record) number and message."""
+
+    converter: str
+    unit: str = "rows"
+    read: Counter = field(default_factory=Counter)
+    kept: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)
+    problems: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def problem(self, where: str, row: int, field_name: str, message: str, action: str) -> None:
+        self.counts[f"{field_name}: {action}"] += 1
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(
+                {"file": where, "row": row, "field": field_name, "message": message,
+                 "action": action}
+            )  # fmt: skip
+
+    def problems_at(self, where: str, rows: np.ndarray, field_name: str, message: str,
+                    action: str, values: _Seq | None = None) -> None:  # fmt: skip
+        """Report the same problem on several rows (1-based row numbers)."""
+        self.counts[f"{field_name}: {action}"] += len(rows)
+        room = max(0, MAX_LISTED - len(self.problems))
+        for k, r in enumerate(rows[:room]):
+            text = message if values is None else f"{message}: {values[k]!r}"
+            self.problems.append(
+                {"file": where, "row": int(r), "field": field_name, "message": text,
+                 "action": action}
+            )  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {
+            "converter": self.converter,
+            f"{self.unit}_read": dict(self.read),
+            "kept": dict(self.kept),
+            "problems_total": sum(self.counts.values()),
+            "problem_counts": dict(sorted(self.counts.items())),
+            "problems": self.problems,
+            "notes": self.notes,
+        }
+
+    def summary(self, max_problems: int = 15) -> str:
+        read = ", ".join(f"{n} {self.unit} of {f}" for f, n in self.read.items())
+        kept = ", ".join(f"{n} {w}" for w, n in self.kept.items())
+        lines = [f"{self.converter}: read {read}; kept {kept}"]
+        lines += [f"  {kind}: {n}" for kind, n in sorted(self.counts.items())]
+        lines += [f"  note: {n}" for n in self.notes]
+        shown = self.problems[:max_problems]
+        if shown:
+            lines.append(f"  problems (first {len(shown)} of {sum(self.counts.values())}):")
+            lines += [
+                f"    {p['file']} {self.unit[:-1] if self.unit.endswith('s') else self.unit} "
+                f"{p['row']} {p['field']}: {p['message']} [{p['action']}]"
+                for p in shown
+            ]
+        return "\n".join(lines)
 
 
 def check_input(uri: str, what: str) -> None:

@@ -16,9 +16,8 @@ space), by name, so the column order does not matter; a missing column is a fata
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -26,70 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from hmgray import storage
-from hmgray.data.formats.base import ConversionError, check_input
+from hmgray.data.formats.base import MAX_LISTED, ConversionError, ConversionReport, check_input
 
-__all__ = ["Block", "CtrReport", "ints", "read_csv"]
+__all__ = ["Block", "ints", "read_csv"]
 
-MAX_LISTED = 200  # problems listed in the report (all are counted)
 NULLS = ("", "NULL", "null", "None", "nan", "NaN", "\\N")
-
-
-@dataclass
-class CtrReport:
-    """What a conversion read, kept, dropped and why (``conversion_report.json``)."""
-
-    converter: str
-    read: Counter = field(default_factory=Counter)  # file -> data rows read
-    kept: Counter = field(default_factory=Counter)  # what -> rows kept
-    counts: Counter = field(default_factory=Counter)  # problem kind -> number
-    problems: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def problem(self, where: str, row: int, field_name: str, message: str, action: str) -> None:
-        self.counts[f"{field_name}: {action}"] += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(
-                {"file": where, "row": row, "field": field_name, "message": message,
-                 "action": action}
-            )  # fmt: skip
-
-    def problems_at(self, where: str, rows: np.ndarray, field_name: str, message: str,
-                    action: str, values: Sequence | None = None) -> None:  # fmt: skip
-        """Report the same problem on several data rows (1-based row numbers)."""
-        self.counts[f"{field_name}: {action}"] += len(rows)
-        room = max(0, MAX_LISTED - len(self.problems))
-        for k, r in enumerate(rows[:room]):
-            text = message if values is None else f"{message}: {values[k]!r}"
-            self.problems.append(
-                {"file": where, "row": int(r), "field": field_name, "message": text,
-                 "action": action}
-            )  # fmt: skip
-
-    def to_dict(self) -> dict:
-        return {
-            "converter": self.converter,
-            "rows_read": dict(self.read),
-            "kept": dict(self.kept),
-            "problems_total": sum(self.counts.values()),
-            "problem_counts": dict(sorted(self.counts.items())),
-            "problems": self.problems,
-            "notes": self.notes,
-        }
-
-    def summary(self, max_problems: int = 15) -> str:
-        read = ", ".join(f"{n} rows of {f}" for f, n in self.read.items())
-        kept = ", ".join(f"{n} {w}" for w, n in self.kept.items())
-        lines = [f"{self.converter}: read {read}; kept {kept}"]
-        lines += [f"  {kind}: {n}" for kind, n in sorted(self.counts.items())]
-        lines += [f"  note: {n}" for n in self.notes]
-        shown = self.problems[:max_problems]
-        if shown:
-            lines.append(f"  problems (first {len(shown)} of {sum(self.counts.values())}):")
-            lines += [
-                f"    {p['file']} row {p['row']} {p['field']}: {p['message']} [{p['action']}]"
-                for p in shown
-            ]
-        return "\n".join(lines)
 
 
 @dataclass
@@ -119,7 +59,7 @@ def _header(uri: str) -> list[str]:
 def read_csv(
     uri: str,
     wanted: Sequence[str],
-    report: CtrReport,
+    report: ConversionReport,
     *,
     names: Sequence[str] | None = None,
     block_bytes: int = 16 << 20,
@@ -183,7 +123,7 @@ def read_csv(
 
 
 def ints(
-    block: Block, column: str, report: CtrReport, where: str, *, nullable: bool = False
+    block: Block, column: str, report: ConversionReport, where: str, *, nullable: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(int64 values, ok mask) of a string column (``12``, or ``12.0``). Null markers
     (empty, ``NULL``) give -1

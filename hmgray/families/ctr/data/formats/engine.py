@@ -205,7 +205,7 @@ def convert(
     echo: Callable[[str], None] = print,
 ):
     """Run both passes; return the Manifest (see the module docstring). ``report`` (a
-    ``CtrReport``) is written beside it as ``conversion_report.json``.
+    ``ConversionReport``) is written beside it as ``conversion_report.json``.
 
     ``samples`` and ``behaviours`` are called once each and stream their blocks
     (behaviours after samples); ``inputs`` are the files they read, each read once per

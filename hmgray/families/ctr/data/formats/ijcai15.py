@@ -29,9 +29,9 @@ import os
 
 import numpy as np
 
-from hmgray.data.formats.base import check_input
+from hmgray.data.formats.base import ConversionReport, check_input
 from hmgray.families.ctr.data.formats import engine
-from hmgray.families.ctr.data.formats.csv import CtrReport, ints, read_csv
+from hmgray.families.ctr.data.formats.csv import ints, read_csv
 from hmgray.families.ctr.data.formats.taobao import _read_keyed
 
 __all__ = ["convert_ijcai15", "mmdd_to_time"]
@@ -55,7 +55,7 @@ def mmdd_to_time(mmdd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(valid, t, -1), valid
 
 
-def _rows(uri, users, report: CtrReport, block_bytes: int, samples: bool, seed: int):
+def _rows(uri, users, report: ConversionReport, block_bytes: int, samples: bool, seed: int):
     name = uri
     position = 0
     for block in read_csv(uri, LOG_COLUMNS, report, block_bytes=block_bytes):
@@ -110,17 +110,17 @@ def convert_ijcai15(
     echo=print,
 ):
     """Convert ``user_log_format1.csv`` + ``user_info_format1.csv``; return (Manifest,
-    CtrReport)."""
+    ConversionReport)."""
     check_input(user_log, "user_log_format1.csv")
     check_input(user_info, "user_info_format1.csv")
-    report = CtrReport("ijcai15")
+    report = ConversionReport("ijcai15")
     users = _read_keyed(user_info, "user_id", ("age_range", "gender"), ("age_range", "gender"),
                         report)  # fmt: skip
     block_bytes = block_mb << 20
     split, split_params = engine.random_split(seed, TEST, VAL)
     manifest = engine.convert(
         lambda: _rows(user_log, users, report, block_bytes, True, seed),
-        lambda: _rows(user_log, users, CtrReport("second pass"), block_bytes, False, seed),
+        lambda: _rows(user_log, users, ConversionReport("second pass"), block_bytes, False, seed),
         out_uri,
         extra_fields=EXTRA,
         coarse=["brand", "cate"],

@@ -34,9 +34,9 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.compute as pc
 
-from hmgray.data.formats.base import ConversionError, check_input
+from hmgray.data.formats.base import ConversionError, ConversionReport, check_input
 from hmgray.families.ctr.data.formats import engine
-from hmgray.families.ctr.data.formats.csv import CtrReport, ints, read_csv
+from hmgray.families.ctr.data.formats.csv import ints, read_csv
 
 __all__ = ["PROFILE_FIELDS", "convert_taobao"]
 
@@ -96,7 +96,7 @@ def _read_keyed(uri, key, fields, nullable, report) -> _Table:
     return table
 
 
-def _samples(raw_sample, ads: _Table, profiles: _Table, report: CtrReport, block_bytes):
+def _samples(raw_sample, ads: _Table, profiles: _Table, report: ConversionReport, block_bytes):
     name = raw_sample
     pids: dict[str, int] = {}
     missing_profile = 0
@@ -148,7 +148,7 @@ def _samples(raw_sample, ads: _Table, profiles: _Table, report: CtrReport, block
         )
 
 
-def _behaviours(behavior_log, report: CtrReport, block_bytes) -> Iterator[dict]:
+def _behaviours(behavior_log, report: ConversionReport, block_bytes) -> Iterator[dict]:
     name = behavior_log
     for block in read_csv(
         behavior_log, ("user", "time_stamp", "btag", "cate", "brand"), report,
@@ -180,9 +180,9 @@ def convert_taobao(
     block_mb: int = 16,
     echo=print,
 ):
-    """Convert the four files; return (Manifest, CtrReport). ``conversion_report.json``
+    """Convert the four files; return (Manifest, ConversionReport). ``conversion_report.json``
     is written beside the manifest (``engine.convert``)."""
-    report = CtrReport("taobao")
+    report = ConversionReport("taobao")
     paths = (raw_sample, ad_feature, user_profile, behavior_log)
     for uri, what in zip(paths, ("raw_sample.csv", "ad_feature.csv", "user_profile.csv",
                                  "behavior_log.csv"), strict=True):  # fmt: skip

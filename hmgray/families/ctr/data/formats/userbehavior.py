@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hmgray.data.formats.base import check_input
+from hmgray.data.formats.base import ConversionReport, check_input
 from hmgray.families.ctr.data.formats import engine
-from hmgray.families.ctr.data.formats.csv import CtrReport, ints, read_csv
+from hmgray.families.ctr.data.formats.csv import ints, read_csv
 
 __all__ = ["convert_userbehavior"]
 
@@ -35,7 +35,7 @@ TEST, VAL = 0.2, 0.1
 KNOWN = ("pv", "buy", "cart", "fav")
 
 
-def _rows(uri: str, report: CtrReport, block_bytes: int, samples: bool, seed: int):
+def _rows(uri: str, report: ConversionReport, block_bytes: int, samples: bool, seed: int):
     """Samples (``samples=True``) or ``pv`` behaviours of the file. The behaviours pass
     reads the file a second time with a report of its own (thrown away): its problems
     were reported by the first."""
@@ -91,13 +91,13 @@ def convert_userbehavior(
     block_mb: int = 16,
     echo=print,
 ):
-    """Convert ``UserBehavior.csv``; return (Manifest, CtrReport)."""
+    """Convert ``UserBehavior.csv``; return (Manifest, ConversionReport)."""
     check_input(csv_uri, "UserBehavior.csv")
-    report = CtrReport("userbehavior")
+    report = ConversionReport("userbehavior")
     split, split_params = engine.random_split(seed, TEST, VAL)
     manifest = engine.convert(
         lambda: _rows(csv_uri, report, block_mb << 20, True, seed),
-        lambda: _rows(csv_uri, CtrReport("second pass"), block_mb << 20, False, seed),
+        lambda: _rows(csv_uri, ConversionReport("second pass"), block_mb << 20, False, seed),
         out_uri,
         extra_fields=(),
         coarse=["cate"],

@@ -51,18 +51,19 @@ def _init_range(dim: int) -> float:
 
 
 class ImageEncoder(nn.Module):
-    """ViT (transformers ``ViTModel``) -> ([CLS] (B, D), patch tokens (B, N, D))."""
+    """ViT (transformers ``ViTModel``) -> ([CLS] (B, D), patch tokens (B, N, D)); images
+    of (H, W), both multiples of the patch size (person crops are tall: e.g. 96 x 32)."""
 
     def __init__(self, config: RetrievalConfig, image_size: tuple[int, int]):
         super().__init__()
         from transformers import ViTConfig, ViTModel
 
-        if image_size[0] != image_size[1] or image_size[0] % config.patch_size:
-            raise ValueError(f"image_size {list(image_size)} must be square and a multiple of "
-                             f"patch_size {config.patch_size}")  # fmt: skip
+        if image_size[0] % config.patch_size or image_size[1] % config.patch_size:
+            raise ValueError(f"image_size {list(image_size)}: both sides must be multiples "
+                             f"of patch_size {config.patch_size}")  # fmt: skip
         d = config.embed_dim
         vit = ViTConfig(
-            image_size=image_size[0], patch_size=config.patch_size, num_channels=3,
+            image_size=tuple(image_size), patch_size=config.patch_size, num_channels=3,
             hidden_size=d, num_hidden_layers=config.layers, num_attention_heads=config.heads,
             intermediate_size=4 * d, hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0, initializer_range=_init_range(d),

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from hmgray import storage
 from hmgray.data.formats.base import ConversionError, ConversionReport, check_input
-from hmgray.families.retrieval.data.formats.records import Record, carve_validation, write_records
 from hmgray.errors import HmgrayError
+from hmgray.families.retrieval.data.formats.records import Record, carve_validation, write_records
 
 __all__ = ["convert_cub"]
 

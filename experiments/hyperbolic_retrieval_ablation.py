@@ -31,7 +31,7 @@ RETRIEVAL = Experiment(
     extra_metrics=("val_c", "test_c"),
     summary_columns=("test_c",),
     paired_starts=10,
-    default=dict(n=6000, epochs=4, num_samples=2, seeds="0,1,2", grace_period=2,
+    default=dict(n=4000, epochs=8, num_samples=2, seeds="0,1,2", grace_period=4,
                  sweep=(0.1, 1.0, 10.0)),
     smoke=dict(n=480, epochs=1, num_samples=1, seeds="1", grace_period=1, sweep=(1.0,)),
     hooks=ablation,

@@ -470,13 +470,17 @@ def _write_plan(root: str, plan, conditions, ctx: Context, resume: bool) -> None
 
 
 def _column_summary(rows: list[dict], columns: tuple[str, ...]) -> None:
-    """Mean and range of each of ``columns`` over the runs evaluated on test."""
+    """Mean and range of each of ``columns`` over the runs evaluated on test, per stage
+    (a sweep that fixes the value must not blend into the confirmation's)."""
     for column in columns:
-        values = [r[column] for r in rows if r.get(column) is not None and r["status"] == "ok"]
-        values = [v for v in values if v == v]  # not NaN
-        if values:
+        by_stage: dict[str, list[float]] = {}
+        for r in rows:
+            v = r.get(column)
+            if v is not None and v == v and r["status"] == "ok":  # present, not NaN
+                by_stage.setdefault(r["stage"], []).append(v)
+        for stage, values in by_stage.items():
             say(
-                f"{column}: mean {sum(values) / len(values):.3g} "
+                f"{column} ({stage}): mean {sum(values) / len(values):.3g} "
                 f"(min {min(values):.3g}, max {max(values):.3g}) over {len(values)} runs"
             )
 

@@ -47,5 +47,5 @@ def test_smoke_run_ranks_every_arm_and_removes_images(smoke):
     report = experiment / "report"
     for name in ("ladder.tex", "ladder.md", "robustness.tex", "robustness.md", "robustness.png"):
         assert (report / name).stat().st_size > 0, name
-    assert "robustness" in run.stdout and "test_ranking_ms_per_user: mean" in run.stdout
+    assert "robustness" in run.stdout and "test_ranking_ms_per_user (confirm): mean" in run.stdout
     assert meta["task"] == "recommender" and meta["reference_arm"] == "fusion_fm"

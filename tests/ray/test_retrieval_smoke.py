@@ -57,6 +57,7 @@ def test_smoke_run_on_converted_cuhk_pedes(smoke):
     assert cfg["c"] == 1.0 and cfg["learn_c"] is False
     assert sweep[0]["test_c"] == pytest.approx(1.0)
     assert meta["sweep"] == {"param": "c", "stage": "sweep"}
+    assert "test_c (confirm): mean" in run.stdout  # the learned curvature, apart from the sweep
     report = experiment / "report"
     for name in ("ladder.tex", "ladder.md", "sweep-c.tex", "sweep-c.png"):
         assert (report / name).stat().st_size > 0, name

@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hmgray.data.checks import check_in_range
 from hmgray.errors import DataError
 
 __all__ = ["BASE", "COARSE", "CORE_FIELDS", "CTR_SHARDS", "CtrShards", "row_schema"]
@@ -115,10 +116,10 @@ class CtrShards:
             if ((v != 0) & (v != 1)).any():
                 raise DataError(f"{where}: column {c!r} must hold 0 or 1")
         for name in (*CORE_FIELDS, *extra):
-            _in_range(table.column(name).to_numpy(), fields[name], name, where)
+            check_in_range(table.column(name).to_numpy(), fields[name], name, where)
         for name in ("brand", "cate"):
             values = pc.list_flatten(table.column(f"hist_{name}")).to_numpy(zero_copy_only=False)
-            _in_range(values, fields[name], f"hist_{name}", where)
+            check_in_range(values, fields[name], f"hist_{name}", where)
         lb = pc.list_value_length(table.column("hist_brand")).to_numpy(zero_copy_only=False)
         lc = pc.list_value_length(table.column("hist_cate")).to_numpy(zero_copy_only=False)
         if not np.array_equal(lb, lc):
@@ -150,15 +151,6 @@ class CtrShards:
         share = context.get("tail_share")
         if not isinstance(share, float | int) or not 0 < share < 1:
             raise DataError(f"{where}: field 'tail_share' must be in (0, 1), got {share!r}")
-
-
-def _in_range(values: np.ndarray, n: int, column: str, where: str) -> None:
-    bad = (values < 0) | (values >= n)
-    if bad.any():
-        raise DataError(
-            f"{where}: column {column!r} has {int(bad.sum())} value(s) outside [0, {n}), "
-            f"e.g. {int(values[bad][0])}"
-        )
 
 
 CTR_SHARDS = CtrShards()

@@ -39,6 +39,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hmgray.data.checks import (
+    check_columns,
+    check_image_size,
+    check_in_range,
+    check_no_nulls,
+    check_positive_int,
+)
 from hmgray.errors import DataError
 
 __all__ = ["INTERACTIONS", "RecShards", "REC_SHARDS", "TABLE_SCHEMAS"]
@@ -71,34 +78,6 @@ TABLE_SCHEMAS = {
 COUNTS = {"items": "num_items", "users": "num_users"}
 
 
-def _check_columns(schema: pa.Schema, wanted: pa.Schema, where: str) -> None:
-    for f in wanted:
-        if f.name not in schema.names:
-            raise DataError(f"{where}: column {f.name!r} is missing")
-        if schema.field(f.name).type != f.type:
-            raise DataError(
-                f"{where}: column {f.name!r} has type {schema.field(f.name).type}, expected {f.type}"
-            )
-    extra = [n for n in schema.names if n not in wanted.names and not n.startswith("gt_")]
-    if extra:
-        raise DataError(f"{where}: unknown column(s) {extra} (only gt_* may be added)")
-
-
-def _in_range(values: np.ndarray, n: int, column: str, where: str) -> None:
-    bad = (values < 0) | (values >= n)
-    if bad.any():
-        raise DataError(
-            f"{where}: column {column!r} has {int(bad.sum())} value(s) outside [0, {n}), "
-            f"e.g. {int(values[bad][0])}"
-        )
-
-
-def _no_nulls(table: pa.Table, columns, where: str) -> None:
-    for c in columns:
-        if table.column(c).null_count:
-            raise DataError(f"{where}: column {c!r} has {table.column(c).null_count} null(s)")
-
-
 class RecShards:
     """The ``ShardSchema`` of the recommender family (see the module docstring)."""
 
@@ -111,34 +90,24 @@ class RecShards:
         return table.select([*INTERACTIONS.names, *extra])
 
     def validate_schema(self, schema: pa.Schema, where: str) -> None:
-        _check_columns(schema, INTERACTIONS, where)
+        check_columns(schema, INTERACTIONS, where)
 
     def validate_values(self, table: pa.Table, context: Mapping, where: str) -> None:
-        _no_nulls(table, ["interaction_id", "user", "item", "timestamp", "rating"], where)
-        _in_range(table.column("user").to_numpy(), context["num_users"], "user", where)
-        _in_range(table.column("item").to_numpy(), context["num_items"], "item", where)
+        check_no_nulls(table, ["interaction_id", "user", "item", "timestamp", "rating"], where)
+        check_in_range(table.column("user").to_numpy(), context["num_users"], "user", where)
+        check_in_range(table.column("item").to_numpy(), context["num_items"], "item", where)
         seen = pc.list_flatten(table.column("also_seen")).to_numpy(zero_copy_only=False)
-        _in_range(seen, context["num_items"], "also_seen", where)
+        check_in_range(seen, context["num_items"], "also_seen", where)
 
     def validate_context(self, context: Mapping, where: str) -> None:
         for key in ("num_users", "num_items"):
-            v = context.get(key)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise DataError(f"{where}: field {key!r} must be a positive integer, got {v!r}")
-        size = context.get("image_size")
-        if not (
-            isinstance(size, list)
-            and len(size) == 2
-            and all(isinstance(s, int) and s >= 8 for s in size)
-        ):
-            raise DataError(
-                f"{where}: field 'image_size' must be [H, W] with H, W >= 8, got {size!r}"
-            )
+            check_positive_int(context, key, where)
+        check_image_size(context, where)
 
     def validate_table(self, name: str, table: pa.Table, context: Mapping, where: str) -> None:
         if name not in TABLE_SCHEMAS:
             raise DataError(f"{where}: unknown side table {name!r}")
-        _check_columns(table.schema, TABLE_SCHEMAS[name], where)
+        check_columns(table.schema, TABLE_SCHEMAS[name], where)
         if name in COUNTS:
             key = name[:-1]  # items -> item, users -> user
             n = context[COUNTS[name]]
@@ -146,14 +115,14 @@ class RecShards:
                 raise DataError(
                     f"{where}: {table.num_rows} rows, context field {COUNTS[name]!r} says {n}"
                 )
-            _no_nulls(table, [key, f"{key}_key"], where)
+            check_no_nulls(table, [key, f"{key}_key"], where)
             if not np.array_equal(table.column(key).to_numpy(), np.arange(n)):
                 raise DataError(f"{where}: column {key!r} must be 0, 1, ..., {n - 1} in order")
         else:
-            _no_nulls(table, ["src", "dst", "weight"], where)
+            check_no_nulls(table, ["src", "dst", "weight"], where)
             src, dst = table.column("src").to_numpy(), table.column("dst").to_numpy()
             for col, v in (("src", src), ("dst", dst)):
-                _in_range(v, context["num_items"], col, where)
+                check_in_range(v, context["num_items"], col, where)
             if (src >= dst).any():
                 raise DataError(f"{where}: every edge needs src < dst (each pair once)")
             if not (table.column("weight").to_numpy() > 0).all():

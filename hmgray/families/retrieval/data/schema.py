@@ -23,9 +23,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hmgray.data.checks import (
+    check_columns,
+    check_image_size,
+    check_in_range,
+    check_no_nulls,
+    check_positive_int,
+)
 from hmgray.errors import DataError
 
-__all__ = ["ROWS", "RetrievalShards", "RETRIEVAL_SHARDS", "row_schema"]
+__all__ = ["ROWS", "RetrievalShards", "RETRIEVAL_SHARDS"]
 
 ROWS = pa.schema(
     [
@@ -36,11 +43,6 @@ ROWS = pa.schema(
         ("caption", pa.string()),
     ]
 )
-
-
-def row_schema() -> pa.Schema:
-    """The row schema (without ``gt_*`` columns)."""
-    return ROWS
 
 
 class RetrievalShards:
@@ -55,46 +57,20 @@ class RetrievalShards:
         return table.select([*ROWS.names, *extra])
 
     def validate_schema(self, schema: pa.Schema, where: str) -> None:
-        for f in ROWS:
-            if f.name not in schema.names:
-                raise DataError(f"{where}: column {f.name!r} is missing")
-            if schema.field(f.name).type != f.type:
-                raise DataError(f"{where}: column {f.name!r} has type "
-                                f"{schema.field(f.name).type}, expected {f.type}")  # fmt: skip
-        extra = [n for n in schema.names if n not in ROWS.names and not n.startswith("gt_")]
-        if extra:
-            raise DataError(f"{where}: unknown column(s) {extra} (only gt_* may be added)")
+        check_columns(schema, ROWS, where)
 
     def validate_values(self, table: pa.Table, context: Mapping, where: str) -> None:
-        for c in ROWS.names:
-            if table.column(c).null_count:
-                raise DataError(f"{where}: column {c!r} has {table.column(c).null_count} null(s)")
+        check_no_nulls(table, ROWS.names, where)
         ids = table.column("identity").to_numpy()
-        n = context["num_identities"]
-        bad = (ids < 0) | (ids >= n)
-        if bad.any():
-            raise DataError(f"{where}: column 'identity' has {int(bad.sum())} value(s) outside "
-                            f"[0, {n}), e.g. {int(ids[bad][0])}")  # fmt: skip
+        check_in_range(ids, context["num_identities"], "identity", where)
         empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table.column("caption"))), 0)
         if pc.any(empty).as_py():
             row = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
             raise DataError(f"{where}: column 'caption' is empty in row {row}")
 
     def validate_context(self, context: Mapping, where: str) -> None:
-        v = context.get("num_identities")
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise DataError(
-                f"{where}: field 'num_identities' must be a positive integer, got {v!r}"
-            )
-        size = context.get("image_size")
-        if not (
-            isinstance(size, list)
-            and len(size) == 2
-            and all(isinstance(s, int) and s >= 8 for s in size)
-        ):
-            raise DataError(
-                f"{where}: field 'image_size' must be [H, W] with H, W >= 8, got {size!r}"
-            )
+        check_positive_int(context, "num_identities", where)
+        check_image_size(context, where)
 
     def validate_table(self, name: str, table: pa.Table, context: Mapping, where: str) -> None:
         raise DataError(f"{where}: the retrieval shards have no side tables, got {name!r}")

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from hmgray.data.images import encode_png
-from hmgray.families.retrieval.data.schema import row_schema
+from hmgray.families.retrieval.data.schema import ROWS
 
 __all__ = ["GENERATOR", "synthetic_tables", "write_synthetic"]
 
@@ -160,12 +160,11 @@ def synthetic_tables(n: int, seed: int):
             ):  # fmt: skip
                 r.setdefault(key, []).append(value)
             sample += 1
-    schema = row_schema()
     gt = pa.schema([("gt_group", pa.int32()), ("gt_upper", pa.string()),
                     ("gt_lower", pa.string()), ("gt_shape", pa.string()),
                     ("gt_acc_colour", pa.string()), ("gt_side", pa.string()),
                     ("gt_abstract", pa.bool_())])  # fmt: skip
-    full = pa.schema(list(schema) + list(gt))
+    full = pa.schema(list(ROWS) + list(gt))
     tables = {}
     for name, r in rows.items():  # rows in a seeded random order, not grouped by person
         t = pa.Table.from_pydict(r, schema=full)

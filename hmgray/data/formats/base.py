@@ -31,6 +31,7 @@ __all__ = [
     "ImageFolder",
     "check_input",
     "image_size_arg",
+    "resized_png",
     "run_conversion",
 ]
 
@@ -161,23 +162,30 @@ class ImageFolder:
 
     def load(self, name: str) -> bytes:
         """PNG bytes of the image file ``name``, resized; ``DataError`` if undecodable."""
-        h, w = self.image_size
         try:
             with self._fs.open_input_stream(self._paths[name]) as f:
                 data = f.read()
-            with Image.open(io.BytesIO(data)) as img:
-                img = ImageOps.exif_transpose(img).convert("RGB")
-                if img.size != (w, h):  # PIL sizes are (width, height)
-                    img = img.resize((w, h), Image.Resampling.BILINEAR)
-                out = io.BytesIO()
-                img.save(out, format="PNG")
-                return out.getvalue()
+            return resized_png(data, self.image_size)
         except UnidentifiedImageError as e:
             raise DataError(f"image file {name!r} is not a PNG/JPEG image PIL can read") from e
         except (OSError, ValueError, pa.ArrowException) as e:
             raise DataError(f"image file {name!r} cannot be decoded ({e})") from e
         except Image.DecompressionBombError as e:
             raise DataError(f"image file {name!r} is too large to decode ({e})") from e
+
+
+def resized_png(data: bytes, image_size: tuple[int, int]) -> bytes:
+    """Encoded image bytes -> PNG bytes, EXIF orientation applied, RGB, resized (bilinear,
+    aspect ratio not kept, as the decoders do) to ``image_size`` = (H, W). PIL's own
+    exceptions pass through (callers report them with the file's name)."""
+    h, w = image_size
+    with Image.open(io.BytesIO(data)) as img:
+        img = ImageOps.exif_transpose(img).convert("RGB")
+        if img.size != (w, h):  # PIL sizes are (width, height)
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
+        out = io.BytesIO()
+        img.save(out, format="PNG")
+        return out.getvalue()
 
 
 def run_conversion(convert: Callable[[], tuple[Any, Any]]) -> int:

@@ -17,7 +17,6 @@ image for CUB (its split shares classes between train and test).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -25,10 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from hmgray import storage
-from hmgray.data.formats.base import ConversionError, ConversionReport, check_input
+from hmgray.data.formats.base import (
+    ConversionError,
+    ConversionReport,
+    check_input,
+    resized_png,
+)
 from hmgray.errors import HmgrayError
 from hmgray.families.retrieval.data.schema import ROWS
 
@@ -96,17 +100,6 @@ def carve_validation(records: list[Record], share: float, seed: int, by: str) ->
     return f"val: {share:.0%} of the training {plural}, seed {seed}"
 
 
-def _png(data: bytes, size: tuple[int, int]) -> bytes:
-    h, w = size
-    with Image.open(io.BytesIO(data)) as img:
-        img = ImageOps.exif_transpose(img).convert("RGB")
-        if img.size != (w, h):  # PIL sizes are (width, height)
-            img = img.resize((w, h), Image.Resampling.BILINEAR)
-        out = io.BytesIO()
-        img.save(out, format="PNG")
-        return out.getvalue()
-
-
 def write_records(
     records: Sequence[Record],
     images_uri: str,
@@ -151,7 +144,7 @@ def write_records(
                                "record dropped")  # fmt: skip
                 continue
             try:
-                png = _png(data, image_size)
+                png = resized_png(data, image_size)
             except UnidentifiedImageError:
                 report.problem(r.where, r.number, "image", f"{r.path}: not an image PIL can "
                                "read", "record dropped")  # fmt: skip

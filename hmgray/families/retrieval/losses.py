@@ -1,7 +1,7 @@
 """The retrieval losses, with the write-ups' symbols.
 
 Contrastive loss (every arm) over a batch of B (image, caption) pairs with similarity
-``S`` (cosine for ``clip``, ``-d_L`` for the hyperbolic arms; ``model.similarity``) and
+``S`` (cosine for ``clip``, ``-d_L`` for the hyperbolic arms; :func:`similarity`) and
 ``1 / tau`` the learnable logit scale. Targets are by identity, as in person search:
 ``q_ij = [id_i = id_j] / sum_k [id_i = id_k]``, so two captions of one person are not
 pushed apart. With GAHR's **semantic margin softmax** (arm ``sms``, margin ``lambda``)::
@@ -48,6 +48,7 @@ __all__ = [
     "identity_targets",
     "margin_contrastive",
     "retrieval_loss",
+    "similarity",
 ]
 
 
@@ -57,7 +58,10 @@ def identity_targets(ids: Tensor) -> Tensor:
     return same / same.sum(1, keepdim=True)
 
 
-def _pairwise_s(a: Tensor, b: Tensor, c: Tensor | None) -> Tensor:
+def similarity(a: Tensor, b: Tensor, c: Tensor | float | None) -> Tensor:
+    """S of every row of ``a`` against every row of ``b``, (N, D) x (M, D) -> (N, M),
+    higher = closer: cosine for unit vectors (``c`` None), ``-d_L`` on the Lorentz model
+    of curvature ``-c`` otherwise. Training logits and evaluation ranking both use it."""
     return a @ b.T if c is None else -lorentz.pairwise_distance(a, b, c)
 
 
@@ -72,11 +76,11 @@ def margin_contrastive(
 ) -> Tensor:
     """``(L_i2t + L_t2i) / 2`` (see the module docstring); image, text (B, D), targets
     (B, B), ``c`` None for cosine similarity. Runs in float32 under autocast."""
-    s_vt = _pairwise_s(image, text, c)  # (B, B): row i = image i against every text
+    s_vt = similarity(image, text, c)  # (B, B): row i = image i against every text
     logits_i2t, logits_t2i = logit_scale * s_vt, logit_scale * s_vt.T
     if lam:
         with torch.no_grad():
-            s_vv, s_tt = _pairwise_s(image, image, c), _pairwise_s(text, text, c)
+            s_vv, s_tt = similarity(image, image, c), similarity(text, text, c)
             d_v = s_vv.diagonal()[:, None] - s_vv  # D(h_i^v, h_k^v)
             d_t = s_tt.diagonal()[:, None] - s_tt
         log_p_i2t = logits_i2t - torch.logsumexp(logits_i2t + logit_scale * lam * d_v, 1, True)

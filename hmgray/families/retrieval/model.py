@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from hmgray.families.retrieval.config import RetrievalConfig
 from hmgray.families.retrieval.layers.bai import BidirectionalAttention
-from hmgray.families.retrieval.losses import bai_image_loss, bai_text_loss
+from hmgray.families.retrieval.losses import bai_image_loss, bai_text_loss, similarity
 from hmgray.nn.hyperbolic import Curvature, lorentz
 
 __all__ = ["RetrievalModel", "similarity"]
@@ -155,11 +155,3 @@ class RetrievalModel(nn.Module):
             out["bai_text"] = bai_text_loss(t_tok, c_t, t_mask, self.local_log_scale.exp())
             out["bai_image"] = bai_image_loss(v_tok, c_v, self.predictor)
         return out
-
-
-def similarity(text: Tensor, image: Tensor, c: Tensor | float | None) -> Tensor:
-    """S of every text against every image, (Q, D) x (G, D) -> (Q, G), higher = closer:
-    cosine for unit vectors (``c`` None), ``-d_L`` on the Lorentz model otherwise."""
-    if c is None:
-        return text.float() @ image.float().T
-    return -lorentz.pairwise_distance(text, image, c)

@@ -26,7 +26,7 @@ from hmgray.data.images import decode_image
 from hmgray.data.text import hash_tokens, tokenize
 from hmgray.families.retrieval.config import ARMS, RetrievalConfig, stages
 from hmgray.families.retrieval.data.schema import RETRIEVAL_SHARDS
-from hmgray.families.retrieval.losses import retrieval_loss
+from hmgray.families.retrieval.losses import retrieval_loss, similarity
 from hmgray.families.retrieval.metrics import rank_metrics
 from hmgray.nn.hyperbolic import check_finite
 from hmgray.task import MetricSpec, Space, Task
@@ -68,8 +68,6 @@ class RankEvaluator:
         ids, image_ids = np.concatenate(self.identity), np.concatenate(self.image_id)
         _, first = np.unique(image_ids, return_index=True)  # the gallery: each image once
         first = torch.as_tensor(np.sort(first))
-        from hmgray.families.retrieval.model import similarity
-
         sim = similarity(text, image[first], self.c)
         check_finite(sim, "retrieval similarities")
         ids_t = torch.as_tensor(ids)

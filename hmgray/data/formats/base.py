@@ -52,10 +52,12 @@ class ConversionReport:
 
     ``read``: input file -> units read (``unit``: rows, records...); ``kept``: what ->
     number kept; every problem is counted by ``"<field>: <action>"`` and the first
-    ``MAX_LISTED`` are listed with their file, row (or record) number and message."""
+    ``MAX_LISTED`` are listed with their file, position and message; ``location`` names
+    the position in a listed problem (``row``; ``line`` for line-based files)."""
 
     converter: str
     unit: str = "rows"
+    location: str = "row"
     read: Counter = field(default_factory=Counter)
     kept: Counter = field(default_factory=Counter)
     counts: Counter = field(default_factory=Counter)
@@ -66,7 +68,7 @@ class ConversionReport:
         self.counts[f"{field_name}: {action}"] += 1
         if len(self.problems) < MAX_LISTED:
             self.problems.append(
-                {"file": where, "row": row, "field": field_name, "message": message,
+                {"file": where, self.location: row, "field": field_name, "message": message,
                  "action": action}
             )  # fmt: skip
 
@@ -78,7 +80,7 @@ class ConversionReport:
         for k, r in enumerate(rows[:room]):
             text = message if values is None else f"{message}: {values[k]!r}"
             self.problems.append(
-                {"file": where, "row": int(r), "field": field_name, "message": text,
+                {"file": where, self.location: int(r), "field": field_name, "message": text,
                  "action": action}
             )  # fmt: skip
 
@@ -104,7 +106,7 @@ class ConversionReport:
             lines.append(f"  problems (first {len(shown)} of {sum(self.counts.values())}):")
             lines += [
                 f"    {p['file']} {self.unit[:-1] if self.unit.endswith('s') else self.unit} "
-                f"{p['row']} {p['field']}: {p['message']} [{p['action']}]"
+                f"{p[self.location]} {p['field']}: {p['message']} [{p['action']}]"
                 for p in shown
             ]
         return "\n".join(lines)

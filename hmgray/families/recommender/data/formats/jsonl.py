@@ -9,43 +9,30 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hmgray import storage
+from hmgray.data.formats.base import ConversionReport as BaseReport
 
 __all__ = ["ConversionReport", "json_lines", "parse_json", "text_of"]
 
-MAX_LISTED = 200  # problems listed in the report (all are counted)
 _CHUNK = 1 << 16  # bytes read at a time (a truncated .gz loses at most the last chunk)
 
 
 @dataclass
-class ConversionReport:
-    """What the conversion read, kept, dropped and why."""
+class ConversionReport(BaseReport):
+    """What the Amazon conversion read, kept, dropped and why: the shared report (problems
+    by file and line) with the converter's own totals."""
 
+    converter: str = "amazon2023"
+    unit: str = "lines"
+    location: str = "line"
     reviews_read: int = 0
     reviews_kept: int = 0
     meta_read: int = 0
     items: int = 0
     users: int = 0
-    counts: Counter = field(default_factory=Counter)  # problem kind -> number
-    problems: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def problem(self, where: str, line: int, field_name: str, message: str, action: str) -> None:
-        self.counts[f"{field_name}: {action}"] += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append(
-                {
-                    "file": where,
-                    "line": line,
-                    "field": field_name,
-                    "message": message,
-                    "action": action,
-                }
-            )
 
     def to_dict(self) -> dict:
         return {

@@ -46,33 +46,45 @@ __all__ = [
 _MAX_SQRT_C_NORM = math.asinh(2.0**15)
 
 
-def _sqrt(c: float | Tensor) -> float | Tensor:
-    return c**0.5
+# The public functions below switch autocast off and lift bf16 once, at their entry
+# (float32_block); inside, they call these plain helpers, not each other.
+
+
+def _time(x: Tensor, c: float | Tensor) -> Tensor:
+    return torch.sqrt(1.0 / c + (x * x).sum(-1))
+
+
+def _inner(x: Tensor, y: Tensor, c: float | Tensor) -> Tensor:
+    return (x * y).sum(-1) - _time(x, c) * _time(y, c)
+
+
+def _pairwise_inner(x: Tensor, y: Tensor, c: float | Tensor) -> Tensor:
+    return x @ y.T - _time(x, c)[:, None] * _time(y, c)[None, :]
 
 
 @float32_block
 def time_component(x: Tensor, c: float | Tensor) -> Tensor:
     """``sqrt(1/c + ||x||^2)`` (..., D) -> (...,); always >= 1/sqrt(c) > 0."""
-    return torch.sqrt(1.0 / c + (x * x).sum(-1))
+    return _time(x, c)
 
 
 @float32_block
 def to_ambient(x: Tensor, c: float | Tensor) -> Tensor:
     """The full point ``(x_time, x)`` (..., D) -> (..., D + 1), time first (geoopt's
     layout)."""
-    return torch.cat([time_component(x, c).unsqueeze(-1), x], dim=-1)
+    return torch.cat([_time(x, c).unsqueeze(-1), x], dim=-1)
 
 
 @float32_block
 def inner(x: Tensor, y: Tensor, c: float | Tensor) -> Tensor:
     """``<x, y>_L = x . y - x_time y_time`` (broadcast) -> (...,); ``<= -1/c`` for points."""
-    return (x * y).sum(-1) - time_component(x, c) * time_component(y, c)
+    return _inner(x, y, c)
 
 
 @float32_block
 def pairwise_inner(x: Tensor, y: Tensor, c: float | Tensor) -> Tensor:
     """``<x_n, y_m>_L`` for all pairs: x (N, D), y (M, D) -> (N, M)."""
-    return x @ y.T - time_component(x, c)[:, None] * time_component(y, c)[None, :]
+    return _pairwise_inner(x, y, c)
 
 
 def _arccosh_dist(z: Tensor, c: float | Tensor) -> Tensor:
@@ -80,19 +92,19 @@ def _arccosh_dist(z: Tensor, c: float | Tensor) -> Tensor:
     # arccosh is undefined there and its gradient infinite at 1. Clamping to the dtype's
     # first step above 1 keeps both finite (MERU's 1 + 1e-8 is 1 itself in float32).
     z = z.clamp(min=1.0 + torch.finfo(z.dtype).eps)
-    return torch.acosh(z) / _sqrt(c)
+    return torch.acosh(z) / c**0.5
 
 
 @float32_block
 def distance(x: Tensor, y: Tensor, c: float | Tensor) -> Tensor:
     """Geodesic distance ``arccosh(-c <x, y>_L) / sqrt(c)`` (broadcast) -> (...,), >= 0."""
-    return _arccosh_dist(-c * inner(x, y, c), c)
+    return _arccosh_dist(-c * _inner(x, y, c), c)
 
 
 @float32_block
 def pairwise_distance(x: Tensor, y: Tensor, c: float | Tensor) -> Tensor:
     """Geodesic distances of all pairs: x (N, D), y (M, D) -> (N, M), >= 0."""
-    return _arccosh_dist(-c * pairwise_inner(x, y, c), c)
+    return _arccosh_dist(-c * _pairwise_inner(x, y, c), c)
 
 
 def _norm(v: Tensor) -> Tensor:
@@ -103,7 +115,7 @@ def _norm(v: Tensor) -> Tensor:
 def exp_map0(v: Tensor, c: float | Tensor) -> Tensor:
     """Exponential map at the origin: tangent vector v (..., D) -> space components
     ``sinh(sqrt(c) ||v||) v / (sqrt(c) ||v||)`` (..., D)."""
-    r = _sqrt(c) * _norm(v)
+    r = c**0.5 * _norm(v)
     # lower bound: sinh(r) / r -> 1 as r -> 0, and v = 0 maps to 0 without 0/0;
     # upper bound: MERU's, so that sinh cannot overflow (see _MAX_SQRT_C_NORM).
     r = r.clamp(min=1e-8, max=_MAX_SQRT_C_NORM)
@@ -115,7 +127,7 @@ def log_map0(x: Tensor, c: float | Tensor) -> Tensor:
     """Logarithmic map at the origin (inverse of :func:`exp_map0`): space components
     (..., D) -> tangent vector ``asinh(sqrt(c) ||x||) x / (sqrt(c) ||x||)``; its norm is
     ``d(0, x)``."""
-    r = (_sqrt(c) * _norm(x)).clamp(min=1e-8)  # asinh(r) / r -> 1 as r -> 0; no 0/0
+    r = (c**0.5 * _norm(x)).clamp(min=1e-8)  # asinh(r) / r -> 1 as r -> 0; no 0/0
     return torch.asinh(r) * x / r
 
 
@@ -130,7 +142,7 @@ def half_aperture(
     the argument is clamped below 1 (their cone is a half-space, the most generic
     concepts), and ``eps`` also keeps ``asin``'s gradient finite at the bound. ``r_min`` 0.1
     is MERU's."""
-    arg = 2.0 * min_radius / (_sqrt(c) * _norm(x).squeeze(-1) + eps)
+    arg = 2.0 * min_radius / (c**0.5 * _norm(x).squeeze(-1) + eps)
     return torch.asin(arg.clamp(min=-1.0 + eps, max=1.0 - eps))
 
 
@@ -146,7 +158,7 @@ def exterior_angle(x: Tensor, y: Tensor, c: float | Tensor, eps: float = 1e-6) -
     (MERU's ``oxy_angle``). ``eps`` keeps the square root and the division away from 0
     (y = x, or x at the origin, where the angle is undefined) and ``acos`` off +-1, where
     its gradient is infinite."""
-    xt, yt = time_component(x, c), time_component(y, c)
+    xt, yt = _time(x, c), _time(y, c)
     cxy = c * ((x * y).sum(-1) - xt * yt)
     num = yt + cxy * xt
     den = _norm(x).squeeze(-1) * torch.sqrt((cxy * cxy - 1.0).clamp(min=eps))

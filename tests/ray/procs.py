@@ -103,3 +103,15 @@ def run_smoke(script: str, storage: Path, timeout_s: int = SMOKE_TIMEOUT_S, extr
         pytest.fail(f"the {script} smoke run did not finish in {timeout_s}s:\n{log[-3000:]}")
     print(f"{script} smoke run: {time.time() - t0:.0f}s")
     return run, storage / "smoke"
+
+
+def ok_results(run, experiment: Path) -> tuple[list[dict], dict]:
+    """(results rows, metadata) of a finished smoke run; fails the test unless it exited 0
+    and every run in its results is ``ok``."""
+    from hmgray.results import read_results
+
+    assert run.returncode == 0, run.stdout[-6000:]
+    table, meta = read_results(str(experiment / "results.parquet"))
+    rows = table.to_pylist()
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    return rows, meta

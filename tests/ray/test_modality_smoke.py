@@ -11,8 +11,7 @@ import math
 
 import pytest
 
-from hmgray.results import read_results
-from tests.ray.procs import run_smoke
+from tests.ray.procs import ok_results, run_smoke
 
 ARMS = ("graph", "text", "image", "concat", "fusion", "fusion_mean", "fusion_fm")
 
@@ -25,10 +24,7 @@ def smoke(tmp_path_factory):
 @pytest.mark.ray
 def test_smoke_run_ranks_every_arm_and_removes_images(smoke):
     run, experiment = smoke
-    assert run.returncode == 0, run.stdout[-6000:]
-    table, meta = read_results(str(experiment / "results.parquet"))
-    rows = table.to_pylist()
-    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    rows, meta = ok_results(run, experiment)
     assert sorted(r["arm"] for r in rows if r["stage"] == "search") == sorted(ARMS)
     confirm = [r for r in rows if r["stage"] == "confirm"]
     assert sorted(r["arm"] for r in confirm) == sorted(ARMS)

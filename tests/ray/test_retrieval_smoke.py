@@ -16,8 +16,7 @@ import pytest
 
 from hmgray.data.formats.__main__ import main as formats_main
 from hmgray.families.retrieval.config import ARMS
-from hmgray.results import read_results
-from tests.ray.procs import run_smoke
+from tests.ray.procs import ok_results, run_smoke
 
 FIX = Path(__file__).resolve().parents[1] / "families" / "retrieval" / "fixtures" / "cuhk_pedes"
 
@@ -36,10 +35,7 @@ def smoke(tmp_path_factory):
 @pytest.mark.ray
 def test_smoke_run_on_converted_cuhk_pedes(smoke):
     run, experiment = smoke
-    assert run.returncode == 0, run.stdout[-6000:]
-    table, meta = read_results(str(experiment / "results.parquet"))
-    rows = table.to_pylist()
-    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    rows, meta = ok_results(run, experiment)
     assert sorted(r["arm"] for r in rows if r["stage"] == "search") == sorted(ARMS)
     search = {r["arm"]: json.loads(r["config_json"]) for r in rows if r["stage"] == "search"}
     assert len({(search[a]["lr"], search[a]["tau"]) for a in ARMS}) == 1, search  # paired

@@ -1,12 +1,6 @@
 """CUB-200-2011 with the widely used 10 captions per image (Reed et al.'s ``text_c10``).
 
-The data set folder (``CUB_200_2011/``) holds, one line per entry, space-separated:
-
-* ``images.txt``: ``<image_id> <class folder>/<file>.jpg`` (paths under ``images/``);
-* ``image_class_labels.txt``: ``<image_id> <class_id>`` (1..200);
-* ``train_test_split.txt``: ``<image_id> <is_training_image>`` (1 train, 0 test);
-* ``classes.txt``: ``<class_id> <class folder>``.
-
+The data set folder (``CUB_200_2011/``) is read by ``hmgray.data.formats.cub_layout``.
 The captions folder holds ``text_c10/<class folder>/<file>.txt``, one caption per line
 (10 per image). The identity a text query must find is the class (retrieval of the
 bird species, as in MERU's and the CUB text-image literature's evaluation). A validation
@@ -19,38 +13,12 @@ missing or undecodable.
 from __future__ import annotations
 
 from hmgray import storage
-from hmgray.data.formats.base import ConversionError, ConversionReport, check_input
+from hmgray.data.formats.base import ConversionReport, check_input
+from hmgray.data.formats.cub_layout import read_cub
 from hmgray.errors import HmgrayError
 from hmgray.families.retrieval.data.formats.records import Record, carve_validation, write_records
 
 __all__ = ["convert_cub"]
-
-
-def _table(uri: str, report: ConversionReport, value_is_int: bool) -> dict[int, tuple]:
-    """``{id: (value, line number)}`` of a two-column CUB list file (malformed lines
-    reported)."""
-    check_input(uri, "CUB list file")
-    try:
-        text = storage.read_bytes(uri).decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConversionError(f"{uri}: not UTF-8 text ({e})", report) from e
-    out: dict[int, tuple] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        report.read[uri] += 1
-        parts = line.split(maxsplit=1)
-        try:
-            key = int(parts[0])
-            value = int(parts[1]) if value_is_int else parts[1].strip()
-        except (ValueError, IndexError):
-            report.problem(uri, number, "line", f"cannot parse {line!r:.60}", "line dropped")
-            continue
-        if key in out:
-            report.problem(uri, number, "id", f"{key} repeated", "line dropped")
-            continue
-        out[key] = (value, number)
-    return out
 
 
 def convert_cub(
@@ -67,24 +35,11 @@ def convert_cub(
     in ``text_uri`` (the ``text_c10`` folder); return (Manifest, ConversionReport)."""
     report = ConversionReport("cub", unit="lines")
     j = lambda name: storage.join(root_uri, name)  # noqa: E731
-    paths = _table(j("images.txt"), report, False)
-    labels = _table(j("image_class_labels.txt"), report, True)
-    is_train = _table(j("train_test_split.txt"), report, True)
-    classes = _table(j("classes.txt"), report, False)
+    images, _ = read_cub(root_uri, report)
     check_input(text_uri, "captions folder (text_c10)")
-    where = j("images.txt")
     records = []
-    for image_id, (path, number) in sorted(paths.items()):
-        label = labels.get(image_id, (None, 0))[0]
-        train = is_train.get(image_id, (None, 0))[0]
-        if label is None or label not in classes:
-            report.problem(where, number, "class", f"image {image_id}: no known class",
-                           "image dropped")  # fmt: skip
-            continue
-        if train not in (0, 1):
-            report.problem(where, number, "split", f"image {image_id}: is_training_image "
-                           f"{train!r}", "image dropped")  # fmt: skip
-            continue
+    for im in images:
+        path, label, where, number = im.path, im.class_id, im.where, im.number
         stem = path.rsplit(".", 1)[0]
         caption_uri = storage.join(text_uri, f"{stem}.txt")
         try:
@@ -96,7 +51,7 @@ def convert_cub(
         if not captions:
             report.problem(where, number, "captions", f"{stem}.txt is empty", "image dropped")
             continue
-        split = "train" if train == 1 else "test"
+        split = "train" if im.train else "test"
         records.append(Record(path, captions, label, split, where, number))
     split_note = "train_test_split.txt; " + carve_validation(records, val_share, seed, "image")
     manifest = write_records(

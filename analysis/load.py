@@ -68,7 +68,8 @@ class Results:
     search_metric: str | None
     search_mode: str
     command: str | None
-    sweep: dict[str, str] | None
+    # the experiment's sweeps: {'param', 'stage'} each (metadata 'sweep', one or a list)
+    sweeps: tuple[dict[str, str], ...]
     sha256: str
     meta: dict[str, Any] = field(repr=False)
     # arm -> the arm it is compared with (metadata ``arm_references``: several groups of
@@ -155,8 +156,11 @@ def from_frame(frame: pd.DataFrame, meta: dict[str, Any], uri: str, sha256: str 
             f"{uri}: metadata 'search_mode' must be 'min' or 'max', got {search_mode!r}"
         )
     sweep = meta.get("sweep")
-    if sweep is not None and not (isinstance(sweep, dict) and isinstance(sweep.get("param"), str)):
-        raise AnalysisError(f"{uri}: metadata 'sweep' must be {{'param': ..., 'stage': ...}}")
+    sweeps = sweep if isinstance(sweep, list) else [sweep] if sweep is not None else []
+    if not all(isinstance(w, dict) and isinstance(w.get("param"), str) for w in sweeps):
+        raise AnalysisError(
+            f"{uri}: metadata 'sweep' must be {{'param': ..., 'stage': ...}} or a list of them"
+        )
     refs = meta.get("arm_references") or {}
     if not (isinstance(refs, dict) and all(isinstance(v, str) for v in refs.values())):
         raise AnalysisError(f"{uri}: metadata 'arm_references' must map arm names to arm names")
@@ -172,7 +176,7 @@ def from_frame(frame: pd.DataFrame, meta: dict[str, Any], uri: str, sha256: str 
         search_metric=meta.get("search_metric"),
         search_mode=search_mode,
         command=meta.get("command"),
-        sweep=sweep,
+        sweeps=tuple(sweeps),
         sha256=sha256,
         meta=meta,
         arm_references={str(k): v for k, v in refs.items()},

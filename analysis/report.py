@@ -50,13 +50,14 @@ class Report:
     markdown: dict[str, str] = field(default_factory=dict)
 
 
-def _sweep_param(results: Results) -> tuple[str, str] | None:
-    """(param, stage) of the experiment's sweep, from metadata or the ``sweep`` rows."""
-    if results.sweep:
-        return results.sweep["param"], results.sweep.get("stage", "sweep")
+def _sweep_params(results: Results) -> list[tuple[str, str]]:
+    """(param, stage) of each of the experiment's sweeps, from metadata or the ``sweep``
+    rows."""
+    if results.sweeps:
+        return [(w["param"], w.get("stage", "sweep")) for w in results.sweeps]
     rows = results.stage("sweep")
     if len(rows) == 0:
-        return None
+        return []
     configs = [json.loads(c) for c in rows["config_json"]]
     keys = sorted({k for c in configs for k in c if "seed" not in k})
     varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
@@ -65,7 +66,7 @@ def _sweep_param(results: Results) -> tuple[str, str] | None:
             f"{results.uri}: the sweep rows vary {len(varying)} config keys "
             f"({', '.join(varying) or 'none'}); declare metadata 'sweep': {{'param': ...}}"
         )
-    return varying[0], "sweep"
+    return [(varying[0], "sweep")]
 
 
 def _log_scale(results: Results, param: str, values: list) -> bool:
@@ -154,9 +155,7 @@ def build_report(
     if len(datasets) > 1:
         table = datasets_table(results, ci=ci, test=test, alpha=alpha)
         outputs.update(render_table(table, results, command, siunitx, []))
-    sweep = _sweep_param(results)
-    if sweep is not None:
-        param, stage = sweep
+    for param, stage in _sweep_params(results):
         rows = results.stage(stage)
         arms = results.arms(rows) if len(rows) else []
         for arm in arms:

@@ -42,18 +42,24 @@ def sweep_conditions(
     param: str,
     values: Sequence[float] | None,
     fixed: Mapping[str, Any] | None = None,
+    *,
+    stage: str = "sweep",
+    confirm: bool = True,
 ) -> list[Condition]:
-    """The plain confirmation, then one ``sweep`` condition of ``arm`` per value of
-    ``param`` (with the config keys ``fixed`` set too); only the confirmation when
-    ``arm`` is None."""
-    out = [Condition()]
+    """The plain confirmation (unless ``confirm`` is false), then one condition of stage
+    ``stage`` of ``arm`` per value of ``param`` (with the config keys ``fixed`` set too);
+    only the confirmation when ``arm`` is None. An experiment with several sweeps gives
+    each its own stage and concatenates the lists (the confirmation once)."""
+    out = [Condition()] if confirm else []
     if arm is None:
         return out
     for k, v in enumerate(values or ()):
+        # the label tells the sweeps' runs apart even where two sweeps meet at one config
+        point = k if stage == "sweep" else f"{stage}:{k}"
         out.append(
             Condition(
-                "sweep",
-                {param: float(v), **(fixed or {}), SWEEP_LABEL: k},
+                stage,
+                {param: float(v), **(fixed or {}), SWEEP_LABEL: point},
                 labels=(SWEEP_LABEL,),
                 arms=(arm,),
             )
@@ -61,6 +67,9 @@ def sweep_conditions(
     return out
 
 
-def sweep_metadata(arm: str | None, param: str, values: Sequence[float] | None) -> dict:
-    """The results metadata that tells the analysis about the sweep (none without one)."""
-    return {"sweep": {"param": param, "stage": "sweep"}} if arm and values else {}
+def sweep_metadata(
+    arm: str | None, param: str, values: Sequence[float] | None, stage: str = "sweep"
+) -> dict:
+    """The results metadata that tells the analysis about the sweep (none without one).
+    Several sweeps: metadata ``{"sweep": [each one's "sweep" entry, ...]}``."""
+    return {"sweep": {"param": param, "stage": stage}} if arm and values else {}

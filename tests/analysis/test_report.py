@@ -164,3 +164,35 @@ def test_results_on_s3(moto_s3):
         == report.ladder_markdown
     )
     assert f"python -m analysis '{results_uri}'" == report.command
+
+
+def test_two_sweeps_each_get_their_table(tmp_path):
+    """Metadata 'sweep' as a list: one table and curve per (param, stage); the rows of one
+    sweep never leak into the other's table."""
+    import pyarrow as pa
+
+    base = make_results_table(sweep={"param": "gamma", "values": [0.1, 0.5, 1.0]})
+    rows = base.to_pylist()
+    extra = []
+    for r in rows:
+        if r["stage"] == "sweep":
+            cfg = json.loads(r["config_json"])
+            cfg["delta"] = {0.1: 0.01, 0.5: 0.1, 1.0: 1.0}[cfg.pop("gamma")]
+            extra.append({**r, "stage": "sweep_delta", "config_json": json.dumps(cfg),
+                          "trial_id": r["trial_id"] + "-d"})  # fmt: skip
+    table = pa.Table.from_pylist(rows + extra, schema=base.schema)
+    meta = json.loads(base.schema.metadata[b"hmgray"])
+    meta["sweep"] = [{"param": "gamma", "stage": "sweep"},
+                     {"param": "delta", "stage": "sweep_delta"}]  # fmt: skip
+    table = table.replace_schema_metadata({"hmgray": json.dumps(meta)})
+    uri = write_results(table, tmp_path / "exp" / "results.parquet")
+    report = build_report(uri)
+    names = {Path(f).name for f in report.files}
+    assert {"sweep-gamma.tex", "sweep-gamma.png", "sweep-delta.tex", "sweep-delta.png"} <= names
+    delta = (tmp_path / "exp" / "report" / "sweep-delta.csv").read_text()
+    assert "0.01" in delta and "gamma" not in delta
+    meta["sweep"] = [{"stage": "sweep"}]
+    bad = write_results(table.replace_schema_metadata({"hmgray": json.dumps(meta)}),
+                        tmp_path / "bad" / "results.parquet")  # fmt: skip
+    with pytest.raises(AnalysisError, match="metadata 'sweep'"):
+        build_report(bad)

@@ -130,6 +130,9 @@ class Task:
     selection_metric: ClassVar[str]  # a MetricSpec name; selection on val_<name>
     loss_label: ClassVar[str] = "validation loss"
     row_noun: ClassVar[str] = "rows"  # what a row is: the synthetic size flag is --n-<noun>
+    # True where ``test`` holds rows of ``train`` again (transductive evaluation: category
+    # discovery scores its unlabelled training images); n synthetic rows are train + val
+    transductive: ClassVar[bool] = False
     shards: ClassVar[ShardSchema]
 
     # -- arms and spaces -------------------------------------------------------------
@@ -232,6 +235,7 @@ REGISTRY: dict[str, str] = {
     "recommender": "hmgray.families.recommender.task:RecommenderTask",
     "ctr": "hmgray.families.ctr.task:CtrTask",
     "retrieval": "hmgray.families.retrieval.task:RetrievalTask",
+    "gcd": "hmgray.families.gcd.task:GcdTask",
 }
 _LOADED: dict[str, Task] = {}
 

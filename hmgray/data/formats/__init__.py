@@ -64,4 +64,8 @@ CONVERTERS: dict[str, tuple[str, str]] = {
         "hmgray.families.retrieval.data.formats.__main__",
         "CUB-200-2011 folder + text_c10 captions (retrieval)",
     ),
+    "cub-gcd": (
+        "hmgray.families.gcd.data.formats.__main__",
+        "CUB-200-2011 folder, the GCD class split (gcd)",
+    ),
 }

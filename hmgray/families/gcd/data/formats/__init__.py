@@ -1,0 +1,1 @@
+"""Converters of real data sets into category discovery shards (``cub-gcd``)."""

@@ -190,6 +190,32 @@ def resized_png(data: bytes, image_size: tuple[int, int]) -> bytes:
         return out.getvalue()
 
 
+def load_resized(
+    uri: str,
+    name: str,
+    image_size: tuple[int, int],
+    report: ConversionReport,
+    where: str,
+    row: int,
+    action: str,
+) -> bytes | None:
+    """The image at ``uri`` as resized PNG bytes (:func:`resized_png`), or None after
+    reporting why not (unreadable, not an image, undecodable) against ``where`` and
+    ``row`` with ``action``; ``name`` is how the problem names the image."""
+    try:
+        data = storage.read_bytes(uri)
+    except HmgrayError as e:
+        report.problem(where, row, "image", f"{name}: cannot be read ({e})", action)
+        return None
+    try:
+        return resized_png(data, image_size)
+    except UnidentifiedImageError:
+        report.problem(where, row, "image", f"{name}: not an image PIL can read", action)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        report.problem(where, row, "image", f"{name}: cannot be decoded ({e})", action)
+    return None
+
+
 def run_conversion(convert: Callable[[], tuple[Any, Any]]) -> int:
     """Run a converter for the command line: print its report's summary and what it wrote
     (exit status 0), or the error, with the report so far when there is one (1)."""

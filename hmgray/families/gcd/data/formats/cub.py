@@ -28,12 +28,10 @@ import json
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
 
 from hmgray import storage
-from hmgray.data.formats.base import ConversionError, ConversionReport, check_input, resized_png
+from hmgray.data.formats.base import ConversionError, ConversionReport, check_input, load_resized
 from hmgray.data.formats.cub_layout import CUB_LISTS, read_cub
-from hmgray.errors import HmgrayError
 from hmgray.families.gcd.data.schema import ROWS
 
 __all__ = ["convert_cub_gcd"]
@@ -77,19 +75,9 @@ def convert_cub_gcd(
         if not im.train:
             n_test += 1
             continue
-        try:
-            png = resized_png(storage.read_bytes(storage.join(images_uri, im.path)), image_size)
-        except HmgrayError as e:
-            report.problem(im.where, im.number, "image", f"{im.path}: cannot be read ({e})",
-                           "image dropped")  # fmt: skip
-            continue
-        except UnidentifiedImageError:
-            report.problem(im.where, im.number, "image", f"{im.path}: not an image PIL can "
-                           "read", "image dropped")  # fmt: skip
-            continue
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
-            report.problem(im.where, im.number, "image", f"{im.path}: cannot be decoded ({e})",
-                           "image dropped")  # fmt: skip
+        png = load_resized(storage.join(images_uri, im.path), im.path, image_size, report,
+                           im.where, im.number, "image dropped")  # fmt: skip
+        if png is None:
             continue
         kept.append((im.image_id, png, label_of[im.class_id]))
     if not kept:

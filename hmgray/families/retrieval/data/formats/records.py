@@ -24,16 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
 
 from hmgray import storage
-from hmgray.data.formats.base import (
-    ConversionError,
-    ConversionReport,
-    check_input,
-    resized_png,
-)
-from hmgray.errors import HmgrayError
+from hmgray.data.formats.base import ConversionError, ConversionReport, check_input, load_resized
 from hmgray.families.retrieval.data.schema import ROWS
 
 __all__ = ["Record", "carve_validation", "load_json_list", "write_records"]
@@ -137,21 +130,9 @@ def write_records(
         buffers: dict[str, dict[str, list]] = {s: {c: [] for c in ROWS.names} for s in SPLITS}
         for image_id, r in enumerate(records):
             uri = storage.join(images_uri, r.path)
-            try:
-                data = storage.read_bytes(uri)
-            except HmgrayError as e:
-                report.problem(r.where, r.number, "image", f"{r.path}: cannot be read ({e})",
+            png = load_resized(uri, r.path, image_size, report, r.where, r.number,
                                "record dropped")  # fmt: skip
-                continue
-            try:
-                png = resized_png(data, image_size)
-            except UnidentifiedImageError:
-                report.problem(r.where, r.number, "image", f"{r.path}: not an image PIL can "
-                               "read", "record dropped")  # fmt: skip
-                continue
-            except (OSError, ValueError, Image.DecompressionBombError) as e:
-                report.problem(r.where, r.number, "image", f"{r.path}: cannot be decoded ({e})",
-                               "record dropped")  # fmt: skip
+            if png is None:
                 continue
             b = buffers[r.split]
             for caption in r.captions:

@@ -13,8 +13,29 @@ import pyarrow as pa
 
 from hmgray.errors import DataError
 
-__all__ = ["check_columns", "check_image_size", "check_in_range", "check_no_nulls",
-           "check_positive_int"]  # fmt: skip
+__all__ = ["FixedRows", "check_columns", "check_image_size", "check_in_range",
+           "check_no_nulls", "check_positive_int"]  # fmt: skip
+
+
+class FixedRows:
+    """The part of a ``ShardSchema`` that is the same for every family whose rows have one
+    fixed set of columns (``rows``) plus optional ``gt_*`` truth, and no side table:
+    column order, the schema check, the refusal of side tables. A family's schema
+    subclasses it and adds ``version``, ``validate_values`` and ``validate_context``."""
+
+    rows: pa.Schema
+    key_column = "sample_id"
+    tables = ()
+
+    def order(self, table: pa.Table) -> pa.Table:
+        extra = [n for n in table.column_names if n.startswith("gt_")]
+        return table.select([*self.rows.names, *extra])
+
+    def validate_schema(self, schema: pa.Schema, where: str) -> None:
+        check_columns(schema, self.rows, where)
+
+    def validate_table(self, name: str, table: pa.Table, context: Mapping, where: str) -> None:
+        raise DataError(f"{where}: {type(self).__name__} has no side tables, got {name!r}")
 
 
 def check_columns(schema: pa.Schema, wanted: pa.Schema, where: str) -> None:

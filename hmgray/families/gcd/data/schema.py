@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from hmgray.data.checks import (
-    check_columns,
+    FixedRows,
     check_image_size,
     check_in_range,
     check_no_nulls,
@@ -47,19 +47,11 @@ ROWS = pa.schema(
 )
 
 
-class GcdShards:
+class GcdShards(FixedRows):
     """The ``ShardSchema`` of the category discovery family (see the module docstring)."""
 
     version = 1
-    key_column = "sample_id"
-    tables = ()
-
-    def order(self, table: pa.Table) -> pa.Table:
-        extra = [n for n in table.column_names if n.startswith("gt_")]
-        return table.select([*ROWS.names, *extra])
-
-    def validate_schema(self, schema: pa.Schema, where: str) -> None:
-        check_columns(schema, ROWS, where)
+    rows = ROWS
 
     def validate_values(self, table: pa.Table, context: Mapping, where: str) -> None:
         check_no_nulls(table, ROWS.names, where)
@@ -95,9 +87,6 @@ class GcdShards:
             )
         if len(old) >= n:
             raise DataError(f"{where}: context 'old_classes' leaves no new class of {n}")
-
-    def validate_table(self, name: str, table: pa.Table, context: Mapping, where: str) -> None:
-        raise DataError(f"{where}: the category discovery shards have no side tables, got {name!r}")
 
 
 GCD_SHARDS = GcdShards()

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hmgray.data.checks import (
-    check_columns,
+    FixedRows,
     check_image_size,
     check_in_range,
     check_no_nulls,
@@ -45,19 +45,11 @@ ROWS = pa.schema(
 )
 
 
-class RetrievalShards:
+class RetrievalShards(FixedRows):
     """The ``ShardSchema`` of the retrieval family (see the module docstring)."""
 
     version = 1
-    key_column = "sample_id"
-    tables = ()
-
-    def order(self, table: pa.Table) -> pa.Table:
-        extra = [n for n in table.column_names if n.startswith("gt_")]
-        return table.select([*ROWS.names, *extra])
-
-    def validate_schema(self, schema: pa.Schema, where: str) -> None:
-        check_columns(schema, ROWS, where)
+    rows = ROWS
 
     def validate_values(self, table: pa.Table, context: Mapping, where: str) -> None:
         check_no_nulls(table, ROWS.names, where)
@@ -71,9 +63,6 @@ class RetrievalShards:
     def validate_context(self, context: Mapping, where: str) -> None:
         check_positive_int(context, "num_identities", where)
         check_image_size(context, where)
-
-    def validate_table(self, name: str, table: pa.Table, context: Mapping, where: str) -> None:
-        raise DataError(f"{where}: the retrieval shards have no side tables, got {name!r}")
 
 
 RETRIEVAL_SHARDS = RetrievalShards()

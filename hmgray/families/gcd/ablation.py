@@ -17,6 +17,7 @@ Used as the ``hooks`` of ``experiments/category_discovery_ablation.py``.
 from __future__ import annotations
 
 from hmgray.families.gcd.config import stages
+from hmgray.search.ablation import Condition
 from hmgray.search.sweep import positive_floats, sweep_conditions, sweep_metadata
 
 
@@ -49,7 +50,7 @@ def _sweeps(args) -> list[tuple[str | None, str, tuple, str]]:
 
 def conditions(ctx):
     """The plain confirmation, then one condition per margin, then one per curvature."""
-    out = sweep_conditions(None, "", None)
+    out = [Condition()]
     for arm, param, values, stage in _sweeps(ctx.args):
         out += sweep_conditions(arm, param, values, stage=stage, confirm=False)
     return out

@@ -132,10 +132,7 @@ def supcon(proj: Tensor, labels: Tensor, v: int, temp: float) -> Tensor:
 
 def class_of(logits: Tensor, labels: Tensor, labelled: Tensor, v: int) -> Tensor:
     """(V*B,) class of every row: the label where labelled, else the student's argmax."""
-    arg = logits.detach().argmax(-1)
-    lab = labels.repeat(v) if v > 1 else labels
-    mask = labelled.repeat(v) if v > 1 else labelled
-    return torch.where(mask, lab, arg)
+    return torch.where(labelled.repeat(v), labels.repeat(v), logits.detach().argmax(-1))
 
 
 def to_ball(proj: Tensor, c: float, clip_r: float) -> Tensor:
@@ -230,12 +227,11 @@ def gcd_loss(out: Mapping[str, Any], batch: Mapping[str, Tensor], config) -> dic
 
 @float32_block
 def _terms(logits: Tensor, proj: Tensor, v: int, labels: Tensor, labelled: Tensor, config):
-    mask = labelled.repeat(v) if v > 1 else labelled
+    mask = labelled.repeat(v)
     lam = config.sup_weight
     terms: dict[str, Tensor] = {}
     if labelled.any():
-        y = labels.repeat(v) if v > 1 else labels
-        terms["cls_s"] = F.cross_entropy(logits[mask] / config.student_temp, y[mask])
+        terms["cls_s"] = F.cross_entropy(logits[mask] / config.student_temp, labels.repeat(v)[mask])
         lab_proj = torch.cat([x[labelled] for x in _views(proj, v)])
         terms["fea_s"] = supcon(lab_proj, labels[labelled], 2, config.supcon_temp)
     else:
@@ -249,7 +245,7 @@ def _terms(logits: Tensor, proj: Tensor, v: int, labels: Tensor, labelled: Tenso
     if stages:
         classes = class_of(logits, labels, labelled, v)
         z = to_ball(proj, config.c, config.clip_r)
-        per_view = zip(_views(z, v)[: max(v, 1)], _views(classes, v)[: max(v, 1)], strict=True)
+        per_view = zip(_views(z, v)[:v], _views(classes, v)[:v], strict=True)
         terms["hcl"] = torch.stack(
             [
                 hyperbolic_class_loss(zv, cv, config.c, config.tau, config.smoothing)

@@ -28,7 +28,7 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
-from hmgray.data.images import decode_image
+from hmgray.data.images import decode_images
 from hmgray.families.gcd.config import ARMS, GcdConfig, stages
 from hmgray.families.gcd.data.schema import GCD_SHARDS
 from hmgray.families.gcd.losses import gcd_loss
@@ -79,11 +79,7 @@ class RowDecoder:
         self.image_size = tuple(image_size)
 
     def __call__(self, table: pa.Table) -> dict[str, np.ndarray]:
-        n = table.num_rows
-        images = np.empty((n, *self.image_size, 3), dtype=np.uint8)
-        ids = table.column("sample_id").to_pylist()
-        for i, data in enumerate(table.column("image").to_pylist()):
-            images[i] = decode_image(data, self.image_size, f"sample_id {ids[i]}")
+        images = decode_images(table, self.image_size)
         return {
             "image": images,
             "label": table.column("label").to_numpy().astype(np.int64),

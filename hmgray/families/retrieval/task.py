@@ -22,7 +22,7 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
-from hmgray.data.images import decode_image
+from hmgray.data.images import decode_images
 from hmgray.data.text import hash_tokens, tokenize
 from hmgray.families.retrieval.config import ARMS, RetrievalConfig, stages
 from hmgray.families.retrieval.data.schema import RETRIEVAL_SHARDS
@@ -87,12 +87,8 @@ class RowDecoder:
         self.max_words = max_words
 
     def __call__(self, table: pa.Table) -> dict[str, np.ndarray]:
-        n = table.num_rows
-        images = np.empty((n, *self.image_size, 3), dtype=np.uint8)
-        ids = table.column("sample_id").to_pylist()
-        for i, data in enumerate(table.column("image").to_pylist()):
-            images[i] = decode_image(data, self.image_size, f"sample_id {ids[i]}")
-        tokens = np.zeros((n, self.max_words), dtype=np.int64)
+        images = decode_images(table, self.image_size)
+        tokens = np.zeros((table.num_rows, self.max_words), dtype=np.int64)
         for i, caption in enumerate(table.column("caption").to_pylist()):
             words = hash_tokens(tokenize(caption)[: self.max_words], self.vocab_size)
             tokens[i, : len(words)] = words

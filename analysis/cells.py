@@ -5,8 +5,9 @@ went into them (seeds, trial ids, config hashes, values) and how it is displayed
 bold/underline rank, markers). Layouts (``analysis.tables``) build tables; renderers
 (``analysis.latex``, ``analysis.markdown``, ``analysis.csv_table``) only print them.
 
-Markers in cell and caption text: ``∗`` (U+2217) significant difference from the
-reference arm, ``†`` fewer seeds than declared, ``–`` no result.
+Markers in cell and caption text: ``∗`` (U+2217) significant difference from the arm
+the cell is tested against (``analysis.baselines``), ``†`` fewer seeds than declared,
+``–`` no result.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ class Cell:
     delta_pct: float | None = None
     delta_text: str = ""
     test: PairedTest | None = None
+    against: str | None = None  # the row (arm) this cell is tested against
     p_holm: float = math.nan
     significant: bool = False
+    # the smallest difference the test could detect with 80% power (absolute; NaN: none)
+    detectable: float = math.nan
+    detectable_alpha: float = math.nan  # the level that detectable difference is stated at
+    decision: Any = None  # analysis.sequential.Decision in a sequential design
 
     @property
     def missing(self) -> bool:

@@ -4,10 +4,11 @@ Rows are the distinct values of one config key (``param``, read from ``config_js
 among the rows of some stages (e.g. ``fewshot_k`` over the ``fewshot`` runs); columns are
 one group per arm, the declared metrics within each. A cell summarises the runs (seeds) of
 one arm at one value: mean ± std, 95% CI in the CSV, sidecar and plot. Within each row,
-every other arm is compared with the reference arm by the paired test over their shared
-seeds (the same statistics as the ladder, ``analysis.stats``), Holm-corrected across all
+every arm is compared with its baseline arm (``analysis.baselines``: the arm before it in
+a cumulative ladder, the reference in a star) by the paired test over their shared seeds
+(the same statistics as the ladder, ``analysis.stats``), Holm-corrected across all
 comparisons of the table; its columns carry Δ, the change of its mean relative to the
-reference arm's in the same row, in %. The best arm of each row is bold (with more than
+baseline arm's in the same row, in %. The best arm of each row is bold (with more than
 two arms, the second is underlined), per metric.
 
 The figure: one panel per metric, the metric against the condition (log x for a
@@ -29,6 +30,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from analysis import format as fmt
+from analysis.baselines import baselines, ladder_kind, pair_label, steps_text
 from analysis.cells import (
     CI_NAMES,
     MARK_FEWER,
@@ -45,7 +47,7 @@ from analysis.cells import (
 from analysis.errors import AnalysisError
 from analysis.load import Metric, Results, config_value
 from analysis.plots import COLORS, _grid
-from analysis.stats import holm, paired_test
+from analysis.stats import POWER, detectable_difference, holm, paired_test
 from analysis.tables import TEST_NAMES
 
 SPEC_KEYS = (
@@ -203,7 +205,7 @@ def compare_table(
     expected = list(results.seeds) if results.seeds is not None else sorted(set(rows["seed"]))
     labels = labels or {}
     notes: list[str] = []
-    if ref not in arms:
+    if ref not in arms and ladder_kind(results) == "star":
         notes.append(f"The reference arm {ref} has no runs here: no Δ and no tests.")
 
     table_labels = [labels.get(key, fmt.sweep_label(value)) for key, value in distinct]
@@ -226,42 +228,49 @@ def compare_table(
             for metric in chosen:
                 cells[arm][metric.name].append(collect(runs, metric, ci, len(expected)))
 
-    # paired tests against the reference arm in the same row, Holm across the table
+    # paired tests against each arm's baseline in the same row (analysis.baselines: the
+    # step before it, or the reference), Holm across the table
+    against = {a: b for a, b in baselines(results, arms).items() if b in arms}
+    cumulative = ladder_kind(results) == "cumulative"
     tested: list[tuple[str, str, int]] = []
     # (arm, why) -> (metric labels, row labels), ordered sets
     untested: dict[tuple[str, str], tuple[dict, dict]] = {}
-    if ref in arms:
-        for arm in arms:
-            if arm == ref:
-                continue
-            for metric in chosen:
-                column = cells[arm][metric.name]
-                for i, (cell, ref_cell) in enumerate(
-                    zip(column, cells[ref][metric.name], strict=True)
-                ):
-                    if cell.missing or ref_cell.missing:
-                        continue
-                    mine = dict(zip(cell.seeds, cell.values, strict=True))
-                    theirs = dict(zip(ref_cell.seeds, ref_cell.values, strict=True))
-                    shared = sorted(set(mine) & set(theirs))
-                    result = paired_test(
-                        [theirs[s] for s in shared], [mine[s] for s in shared], test, alpha
-                    )
-                    column[i] = replace(cell, test=result)
-                    if result.testable:
-                        tested.append((arm, metric.name, i))
-                    elif result.note:
-                        said = untested.setdefault((arm, result.note), ({}, {}))
-                        said[0][metric.label] = said[1][table_labels[i]] = None
+    for arm, base in against.items():
+        for metric in chosen:
+            column = cells[arm][metric.name]
+            for i, (cell, base_cell) in enumerate(
+                zip(column, cells[base][metric.name], strict=True)
+            ):
+                if cell.missing or base_cell.missing:
+                    continue
+                mine = dict(zip(cell.seeds, cell.values, strict=True))
+                theirs = dict(zip(base_cell.seeds, base_cell.values, strict=True))
+                shared = sorted(set(mine) & set(theirs))
+                result = paired_test(
+                    [theirs[s] for s in shared], [mine[s] for s in shared], test, alpha
+                )
+                column[i] = replace(cell, test=result, against=base)
+                if result.testable:
+                    tested.append((arm, metric.name, i))
+                elif result.note:
+                    said = untested.setdefault((arm, result.note), ({}, {}))
+                    said[0][metric.label] = said[1][table_labels[i]] = None
     for (arm, why), (metric_labels, row_labels) in untested.items():
         notes.append(
-            f"{arm} vs {ref} not tested ({why}): {', '.join(metric_labels)} at "
-            f"{row_header or param} = {', '.join(row_labels)}."
+            f"{pair_label(arm, against[arm], cumulative)} not tested ({why}): "
+            f"{', '.join(metric_labels)} at {row_header or param} = {', '.join(row_labels)}."
         )
     adjusted = holm([cells[a][m][i].test.p for a, m, i in tested])
     for (arm, metric_name, i), p in zip(tested, adjusted, strict=True):
         cell = cells[arm][metric_name][i]
-        cells[arm][metric_name][i] = replace(cell, p_holm=p, significant=p <= alpha)
+        detect = detectable_difference(cell.test.sd_diff, cell.test.n_pairs, alpha / len(tested))
+        cells[arm][metric_name][i] = replace(
+            cell,
+            p_holm=p,
+            significant=p <= alpha,
+            detectable=detect,
+            detectable_alpha=alpha / len(tested),
+        )
 
     # display: one precision per metric over the whole table; ranks within each row
     decimals = {}
@@ -279,7 +288,6 @@ def compare_table(
             marks = fmt.rank_marks(shown, metric.direction)
             if len(arms) <= 2:  # with two arms "second" is just the other one
                 marks = [m if m == "best" else None for m in marks]
-            reference = cells[ref][metric.name][i] if ref in arms else None
             for arm, cell, mark in zip(arms, row_cells, marks, strict=True):
                 d = decimals[metric.name]
                 shown_cell = replace(
@@ -290,12 +298,12 @@ def compare_table(
                     else "",
                     rank=None if cell.missing else mark,
                 )
-                if arm != ref and reference is not None:
-                    shown_cell = with_delta(shown_cell, reference)
+                if arm in against:
+                    shown_cell = with_delta(shown_cell, cells[against[arm]][metric.name][i])
                 cells[arm][metric.name][i] = shown_cell
 
     columns = tuple(
-        Column(f"{arm}/{m.name}", m, arm, decimals[m.name], arm != ref and ref in arms)
+        Column(f"{arm}/{m.name}", m, arm, decimals[m.name], arm in against)
         for arm in arms
         for m in chosen
     )
@@ -313,7 +321,7 @@ def compare_table(
         title or name,
         row_header or param,
         arms,
-        ref,
+        against,
         expected,
         ci,
         test,
@@ -339,12 +347,17 @@ def compare_table(
             "param": param,
             "stages": list(stages) if stages else None,
             "values": [v for _, v in distinct],
+            "ladder": ladder_kind(results),
+            "against": against,
+            "power": POWER,
         },
         source_rows=rows.drop(columns=["_value", "_key"]),
     )
 
 
-def _caption(results, title, row_header, arms, ref, seeds, ci, test, alpha, m, rows) -> str:
+def _caption(results, title, row_header, arms, against, seeds, ci, test, alpha, m, rows) -> str:
+    ref = results.reference_arm
+    cumulative = ladder_kind(results) == "cumulative"
     parts = [
         f"{results.experiment}: {title}.",
         f"Rows: {row_header}. Test metrics per arm, mean ± std over "
@@ -353,16 +366,28 @@ def _caption(results, title, row_header, arms, ref, seeds, ci, test, alpha, m, r
         + (", the second underlined" if len(arms) > 2 else "")
         + " (equal at the displayed precision counts as a tie).",
     ]
-    if ref in arms and len(arms) > 1:
-        parts.append(f"Δ: change of the mean relative to {ref} in the same row, in %.")
-    if m:
+    steps = steps_text(results, arms)
+    if against and cumulative:
         parts.append(
-            f"{MARK_SIG} different from {ref} at α = {alpha:g}: {TEST_NAMES[test]} over the"
-            f" shared seeds, Holm-corrected across the {fmt.plural(m, 'comparison')} of this"
-            " table."
+            f"Δ: change of the mean relative to the arm before it ({steps}) in the same row, in %."
         )
-    elif ref in arms and len(arms) > 1:
-        parts.append(f"No arm could be tested against {ref} (too few shared seeds).")
+    elif against:
+        parts.append(f"Δ: change of the mean relative to {ref} in the same row, in %.")
+    claim = (
+        f"{MARK_SIG} the step from the arm before it is significant"
+        if cumulative
+        else f"{MARK_SIG} different from {ref}"
+    )
+    if m:
+        level = alpha / m
+        parts.append(
+            f"{claim} at α = {alpha:g}: {TEST_NAMES[test]} over the"
+            f" shared seeds, Holm-corrected across the {fmt.plural(m, 'comparison')} of this"
+            f" table; each test's detectable difference ({POWER:.0%} power at α/m ="
+            f" {level:.2g}) is in the sidecar."
+        )
+    elif against:
+        parts.append("No arm could be tested (too few shared seeds).")
     parts.append(
         f"95% confidence intervals ({CI_NAMES[ci]}) are in the CSV, the sidecar and the plots."
     )
@@ -462,7 +487,13 @@ def compare_figure(table: Table) -> Figure:
     ci = "Student-t" if table.options.get("ci") == "t" else "bootstrap"
     fig.suptitle(
         f"{table.name}: mean and 95% CI ({ci}) over seeds\n"
-        "dots: seeds; * differs from the reference arm (Holm)",
+        "dots: seeds; * "
+        + (
+            "step from the arm before it significant"
+            if table.options.get("ladder") == "cumulative"
+            else "differs from the reference arm"
+        )
+        + " (Holm)",
         fontsize=8,
     )
     return fig

@@ -2,7 +2,9 @@
 
 One line per table row; per metric column ``<key>:mean``, ``:std``, ``:n``, ``:ci_low``,
 ``:ci_high`` (95% CI), ``:delta_pct`` (ladder only), ``:p`` (the deciding test), ``:p_holm``,
-``:p_t``, ``:p_wilcoxon``, ``:significant``, ``:rank`` (best / second) and ``:seeds``.
+``:p_t``, ``:p_wilcoxon``, ``:significant``, ``:against`` (the arm it is tested against),
+``:detectable`` (the difference its test could detect with 80% power), ``:rank`` (best /
+second) and ``:seeds``.
 Floats are written with ``repr`` (round-trip exact); empty means not available.
 """
 
@@ -26,6 +28,8 @@ FIELDS = (
     "p_t",
     "p_wilcoxon",
     "significant",
+    "against",
+    "detectable",
     "rank",
     "seeds",
 )
@@ -46,6 +50,8 @@ def _fields(cell: Cell, show_delta: bool) -> list[str]:
         _num(t.p_t) if t else "",
         _num(t.p_wilcoxon) if t else "",
         ("true" if cell.significant else "false") if t and t.testable else "",
+        cell.against or "",
+        _num(cell.detectable),
         cell.rank or "",
         ";".join(str(x) for x in cell.seeds),
     ]

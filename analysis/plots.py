@@ -136,9 +136,14 @@ def arms_figure(table: Table) -> Figure:
         ax.set_xlim(-0.6, len(x) - 0.4)
         ax.margins(y=0.12)  # room for the significance marker above the top CI
     ci = "Student-t" if table.options.get("ci") == "t" else "bootstrap"
+    claim = (
+        "* step from the arm before it significant"
+        if table.options.get("ladder") == "cumulative"
+        else "* significant vs reference"
+    )
+    how = "group-sequential" if "sequential" in table.options else "Holm"
     fig.suptitle(
-        f"{table.experiment}: mean and 95% CI ({ci}) over seeds; grey dots: seeds;"
-        " * significant vs reference (Holm)",
+        f"{table.experiment}: mean and 95% CI ({ci}) over seeds; grey dots: seeds; {claim} ({how})",
         fontsize=8,
     )
     return fig

@@ -16,7 +16,7 @@ from typing import Any
 
 from analysis.cells import Cell, Table
 from analysis.load import Results
-from analysis.stats import TEST_RATIONALE
+from analysis.stats import POWER, TEST_RATIONALE
 
 DEFAULT_OPTIONS = {"ci": "t", "test": "t", "alpha": 0.05, "siunitx": False}
 
@@ -43,6 +43,14 @@ def _clean(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_clean(v) for v in x]
     return x
+
+
+def _comparisons_text(ladder: str | None) -> str | None:
+    if ladder == "cumulative":
+        return "each arm against the arm before it in the ladder (analysis.baselines)"
+    if ladder == "star":
+        return "each arm against its reference arm (analysis.baselines)"
+    return None
 
 
 def _sorted_unique(values) -> list[str]:
@@ -80,6 +88,15 @@ def _cell(row_key: str, column_key: str, cell: Cell) -> dict[str, Any]:
             "note": t.note,
             "p_holm": cell.p_holm,
             "significant": cell.significant,
+            "against": cell.against,
+            "mean_diff": t.mean_diff,
+            "sd_diff": t.sd_diff,
+            "detectable_difference": {
+                "power": POWER,
+                "alpha": cell.detectable_alpha,
+                "absolute": cell.detectable,
+            },
+            "sequential": None if cell.decision is None else cell.decision.as_meta(),
         },
     }
 
@@ -115,7 +132,11 @@ def sidecar(table: Table, results: Results, command: str, files: list[str]) -> d
             "cell": "mean, std (ddof=1), n, 95% CI over seeds; NaN values left out",
             "test": table.options.get("test"),
             "why": TEST_RATIONALE,
-            "correction": "Holm across the tested comparisons of this table",
+            "correction": "Holm across the tested comparisons of this table"
+            if "sequential" not in table.options
+            else "group-sequential: alpha spent over the looks, Holm within each look"
+            " (analysis.sequential)",
+            "comparisons": _comparisons_text(table.options.get("ladder")),
         },
         "caption": table.caption,
         "notes": list(table.notes),

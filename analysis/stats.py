@@ -20,6 +20,16 @@ deciding test instead.
 
 Holm's step-down correction controls the family-wise error rate over the comparisons
 of one table: sort p ascending, p_adj(i) = max_{j <= i} min(1, (m - j + 1) p(j)).
+
+Power of the paired t-test (what a test with these seeds could have found): with n pairs
+whose differences have standard deviation s, the statistic is noncentral t with n - 1
+degrees of freedom and noncentrality nc = delta sqrt(n) / s, so
+
+    power(delta) = P(T' > t_crit) + P(T' < -t_crit),   t_crit = t_{1 - a/2, n - 1}
+
+The detectable difference is the delta at which power(delta) = 0.8; the seeds needed for
+an observed difference are the least n whose detectable difference is at most it. Both
+take s from the observed pairs, so they are planning figures, not guarantees.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import optimize
 from scipy import stats as sps
 
 TEST_RATIONALE = (
@@ -45,6 +56,8 @@ TEST_METHODS = ("t", "wilcoxon")
 # normality and has almost no power; 3 pairs is the least we test.
 MIN_PAIRS_T = 3
 BOOTSTRAP_RESAMPLES = 9999
+POWER = 0.8  # the power at which detectable differences and seeds needed are stated
+MAX_SEEDS_NEEDED = 1000  # beyond this a difference is called out of reach
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,8 @@ class PairedTest:
     ``p`` is the deciding test's p-value (``method``), NaN when not ``testable``, in which
     case ``note`` says why (too few seeds). ``p_t`` / ``p_wilcoxon`` are both tests'
     p-values, each NaN when n is too small for that test to mean anything.
+    ``mean_diff`` / ``sd_diff``: mean and std (ddof = 1) of the paired differences
+    ``other - reference`` (NaN where undefined), what power statements are made from.
     """
 
     method: str
@@ -110,6 +125,8 @@ class PairedTest:
     p_wilcoxon: float
     testable: bool
     note: str
+    mean_diff: float = math.nan
+    sd_diff: float = math.nan
 
 
 def min_pairs(method: str, alpha: float = 0.05) -> int:
@@ -123,9 +140,15 @@ def min_pairs(method: str, alpha: float = 0.05) -> int:
 
 
 def paired_test(
-    reference: Sequence[float], other: Sequence[float], method: str = "t", alpha: float = 0.05
+    reference: Sequence[float],
+    other: Sequence[float],
+    method: str = "t",
+    alpha: float = 0.05,
+    *,
+    wilcoxon: bool = True,
 ) -> PairedTest:
-    """Two-sided paired test of ``other`` against ``reference`` (aligned by seed)."""
+    """Two-sided paired test of ``other`` against ``reference`` (aligned by seed).
+    ``wilcoxon=False`` skips the Wilcoxon p-value (NaN) where only the t-test decides."""
     if method not in TEST_METHODS:
         raise ValueError(f"method must be one of {TEST_METHODS}, got {method!r}")
     ref = np.asarray(reference, dtype=np.float64)
@@ -143,7 +166,9 @@ def paired_test(
             res = sps.ttest_rel(arm, ref)
             t_stat, p_t = float(res.statistic), float(res.pvalue)
     p_w, w_stat = math.nan, math.nan
-    if n >= min_pairs("wilcoxon", alpha):
+    if method == "wilcoxon" and not wilcoxon:
+        raise ValueError("method='wilcoxon' needs the Wilcoxon p-value")
+    if wilcoxon and n >= min_pairs("wilcoxon", alpha):
         if np.all(d == 0):
             p_w, w_stat = 1.0, 0.0
         else:
@@ -160,7 +185,69 @@ def paired_test(
         note = f"{n} shared seed{'s' if n != 1 else ''}; {name} needs at least {needed}"
     elif method == "t" and np.all(d == d[0]) and d[0] != 0:
         note = "identical difference on every seed (zero variance)"
-    return PairedTest(method, n, stat, p, p_t, p_w, testable, note)
+    mean_d = float(np.mean(d)) if n else math.nan
+    sd_d = float(np.std(d, ddof=1)) if n >= 2 else math.nan
+    return PairedTest(method, n, stat, p, p_t, p_w, testable, note, mean_d, sd_d)
+
+
+def t_power(delta: float, sd: float, n: int, alpha: float) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` on ``n`` pairs whose
+    differences have mean ``delta`` and standard deviation ``sd`` (module docstring)."""
+    if n < 2 or not (math.isfinite(sd) and math.isfinite(delta)):
+        return math.nan
+    if sd == 0:
+        return 1.0 if delta != 0 else alpha
+    df = n - 1
+    return _power(abs(delta) * math.sqrt(n) / sd, df, float(sps.t.ppf(1 - alpha / 2, df)))
+
+
+def _power(nc: float, df: int, crit: float) -> float:
+    # P(T' < -c | nc) = P(T' > c | -nc): scipy's nct.cdf gives NaN deep in the lower
+    # tail (e.g. df 5, nc 10), its sf with the sign flipped does not
+    return float(sps.nct.sf(crit, df, nc) + sps.nct.sf(crit, df, -nc))
+
+
+def detectable_difference(sd: float, n: int, alpha: float, power: float = POWER) -> float:
+    """The smallest |mean paired difference| that the two-sided paired t-test on ``n``
+    pairs (differences' std ``sd``) finds at level ``alpha`` with probability ``power``.
+
+    NaN below :data:`MIN_PAIRS_T` pairs or for a non-finite ``sd``; 0 when ``sd`` is 0.
+    """
+    if n < MIN_PAIRS_T or not math.isfinite(sd):
+        return math.nan
+    if sd == 0:
+        return 0.0
+    df = n - 1
+    crit = float(sps.t.ppf(1 - alpha / 2, df))
+    hi = crit + 1.0  # power rises with the noncentrality nc and passes 0.5 near nc = crit
+    while _power(hi, df, crit) < power:
+        hi *= 2.0
+    nc = optimize.brentq(lambda x: _power(x, df, crit) - power, 0.0, hi, rtol=1e-10)
+    return float(nc) / math.sqrt(n) * sd
+
+
+def seeds_needed(
+    delta: float, sd: float, alpha: float, power: float = POWER, most: int = MAX_SEEDS_NEEDED
+) -> int | None:
+    """The least number of pairs (at least :data:`MIN_PAIRS_T`) with which a paired
+    t-test at level ``alpha`` finds a true mean difference ``delta`` (differences' std
+    ``sd``) with probability ``power``; None when ``delta`` is 0, non-finite, or needs more
+    than ``most`` pairs."""
+    if not (math.isfinite(delta) and math.isfinite(sd)) or delta == 0:
+        return None
+    if sd == 0:
+        return MIN_PAIRS_T
+
+    def enough(n: int) -> bool:
+        return t_power(delta, sd, n, alpha) >= power
+
+    if not enough(most):
+        return None
+    lo, hi = MIN_PAIRS_T, most  # power rises with n: bisect on the first n that is enough
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid + 1, hi)
+    return lo
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -67,6 +67,7 @@ def make_results_table(
     experiment: str = "granularity_ablation",
     reference_arm: str = "full",
     rng: np.random.Generator | None = None,
+    meta: dict | None = None,
 ) -> pa.Table:
     """Build a §5 results table.
 
@@ -83,6 +84,7 @@ def make_results_table(
         nan: (arm, seed, metric) confirm values set to NaN.
         metrics: metadata ``metrics`` (default ``METRICS``).
         rng: draw normal noise from it instead of the fixed pattern.
+        meta: further metadata entries (e.g. ``ladder``, ``arm_references``, ``sequential``).
     """
     effects = {**EFFECTS, **(effects or {})}
     metrics = metrics or METRICS
@@ -183,6 +185,7 @@ def make_results_table(
                     }
                     add(dataset, sweep.get("arm", reference_arm), "sweep", seed, config, values)
 
+    extra = meta or {}
     meta = {
         "experiment": experiment,
         "reference_arm": reference_arm,
@@ -196,6 +199,7 @@ def make_results_table(
     }
     if sweep:
         meta["sweep"] = {"param": sweep["param"], "stage": "sweep"}
+    meta.update(extra)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     # not sort_keys: the order of "metrics" is the column order of the tables
     return table.replace_schema_metadata({"hmgray": json.dumps(meta)})

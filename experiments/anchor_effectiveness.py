@@ -38,6 +38,7 @@ ANCHOR = Experiment(
         "anchor": {"arm": "full", "head": "depreciation"},
     },
     reference_arm="anchor",
+    ladder="star",  # a head against a head, not a ladder of stages
     extra_metrics=anchor.HEAD_TAIL,
     printed_tables=("ladder", "fewshot", "longtail"),
     default=dict(

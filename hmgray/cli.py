@@ -7,9 +7,18 @@ ends the script with argparse's usage line, the message and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable, Sequence
 
-__all__ = ["add_run_flags", "comma_list", "non_negative_float", "positive_int", "seeds"]
+__all__ = [
+    "AutoSeeds",
+    "add_run_flags",
+    "comma_list",
+    "fraction",
+    "non_negative_float",
+    "positive_int",
+    "seeds",
+]
 
 
 def positive_int(flag: str) -> Callable[[str], int]:
@@ -29,8 +38,22 @@ def positive_int(flag: str) -> Callable[[str], int]:
     return parse
 
 
-def seeds(text: str) -> tuple[int, ...]:
-    """``--seeds``: ``"0,1,2"`` -> (0, 1, 2); a single ``"K"`` -> (0, ..., K-1)."""
+@dataclasses.dataclass(frozen=True)
+class AutoSeeds:
+    """``--seeds auto[:MAX]``: confirmation seeds in rounds, up to ``most`` (a
+    group-sequential design, ``analysis.sequential``)."""
+
+    most: int
+
+
+AUTO_SEEDS_MAX = 10  # --seeds auto without :MAX
+
+
+def seeds(text: str) -> tuple[int, ...] | AutoSeeds:
+    """``--seeds``: ``"0,1,2"`` -> (0, 1, 2); a single ``"K"`` -> (0, ..., K-1);
+    ``"auto"`` or ``"auto:MAX"`` -> :class:`AutoSeeds` (rounds of seeds up to MAX)."""
+    if text.strip().startswith("auto"):
+        return _auto_seeds(text.strip())
     try:
         parts = [int(p) for p in text.split(",") if p.strip() != ""]
     except ValueError:
@@ -44,6 +67,32 @@ def seeds(text: str) -> tuple[int, ...]:
     if len(set(parts)) != len(parts):
         raise argparse.ArgumentTypeError(f"--seeds has duplicates: {text!r}")
     return tuple(parts)
+
+
+def _auto_seeds(text: str) -> AutoSeeds:
+    from analysis.sequential import FIRST_LOOK
+
+    head, sep, most = text.partition(":")
+    if head != "auto" or (sep and not most.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"--seeds auto takes auto or auto:MAX; got {text!r}")
+    n = int(most) if sep else AUTO_SEEDS_MAX
+    if n < FIRST_LOOK:
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text}: MAX must be at least {FIRST_LOOK} (the first look's seeds)"
+        )
+    return AutoSeeds(n)
+
+
+def fraction(flag: str) -> Callable[[str], float]:
+    """A parser for ``flag`` that accepts real numbers in [0, 1)."""
+
+    def parse(text: str) -> float:
+        v = non_negative_float(flag)(text)
+        if v >= 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be a fraction below 1, got {text!r}")
+        return v
+
+    return parse
 
 
 def non_negative_float(flag: str) -> Callable[[str], float]:
@@ -83,6 +132,13 @@ def add_run_flags(p: argparse.ArgumentParser, name_prefix: str) -> None:
         "--max-concurrent",
         type=positive_int("--max-concurrent"),
         help="runs at once (default: by free CPUs / GPUs)",
+    )
+    p.add_argument(
+        "--practical-difference",
+        type=fraction("--practical-difference"),
+        default=0.01,
+        help="with --seeds auto: a difference below this fraction of the baseline's mean "
+        "does not matter; a comparison whose test would find it is decided (default 0.01)",
     )
 
 

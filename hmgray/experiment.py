@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import shlex
@@ -93,6 +94,9 @@ class Experiment:
     # > 0: every arm's first trials are this many paired candidates (shared parameters
     # drawn alike in every arm, ``hmgray.search.spaces.paired_points``)
     paired_starts: int = 0
+    # the kind of ablation the arms are ("cumulative" or "star", ``analysis.baselines``);
+    # None: the task's. Arms made of config overrides (a head against a head) declare theirs.
+    ladder: str | None = None
     hooks: Any = None
 
     def hook(self, name: str) -> Callable | None:
@@ -140,6 +144,10 @@ def parse_args(exp: Experiment, argv: Sequence[str] | None = None) -> argparse.N
     for key, value in (exp.smoke if args.smoke_test else exp.default).items():
         if getattr(args, key, None) is None:
             setattr(args, key, cli.seeds(value) if key == "seeds" else value)
+    # --seeds auto[:MAX]: every seed a round may run, decided round by round (sequential)
+    args.sequential = args.seeds.most if isinstance(args.seeds, cli.AutoSeeds) else None
+    if args.sequential:
+        args.seeds = tuple(range(args.sequential))
     if not args.seeds:
         p.error("--seeds: at least one confirmation seed is needed")
     if args.resume and not args.name:
@@ -220,26 +228,44 @@ def run_slots(args: argparse.Namespace, resources: Mapping[str, float]):
     return concurrent, Resources(cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus)
 
 
+def sequential_design(ctx: Context):
+    """The group-sequential design of ``--seeds auto[:MAX]`` (``analysis.sequential``),
+    deciding on the test value of the task's selection metric; None for fixed seeds."""
+    from analysis.sequential import Design, default_looks
+
+    if not ctx.args.sequential:
+        return None
+    return Design(
+        looks=default_looks(ctx.args.sequential),
+        metric=f"test_{ctx.task.selection_metric}",
+        practical=ctx.args.practical_difference,
+    )
+
+
 def results_metadata(exp: Experiment, ctx: Context, plan) -> dict[str, Any]:
     """The results table's ``hmgray`` metadata (contracts §5): everything ``analysis/``
-    reads, the task's metric specs included."""
+    reads, the task's metric specs included. ``seeds`` are the planned seeds; a
+    sequential confirmation replaces them by the seeds run so far."""
     task, args = ctx.task, ctx.args
     ref = exp.reference_arm or (task.reference_arm if task.reference_arm in plan.arms else None)
+    design = sequential_design(ctx)
     meta = {
         "experiment": plan.experiment,
         "task": task.name,
         "reference_arm": ref or plan.arms[-1],
         "arm_order": list(plan.arms),
-        "ladder": task.ladder,
+        "ladder": exp.ladder or task.ladder,
         "metrics": {f"test_{m.name}": m.as_meta() for m in task.metrics},
         "metric_specs": {m.name: m.as_meta() for m in task.metrics},
         "loss_label": task.loss_label,
         "command": ctx.command,
-        "seeds": list(args.seeds),
+        "seeds": list(args.seeds[: design.looks[0]] if design else args.seeds),
         "search_space": {arm: plan.space(arm) for arm in plan.arms},
         "search_metric": plan.metric,
         "search_mode": plan.mode,
     }
+    if design is not None:
+        meta["sequential"] = design.as_meta()
     if exp.hook("metadata"):
         meta.update(exp.hook("metadata")(ctx))
     return meta
@@ -411,18 +437,22 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
             plan, arm, datasets, context, root, provenance, resume=args.resume, echo=say
         )
         write_results(results_uri, rows, metadata, plan.columns)
-    rows = run_confirmation(
-        plan,
-        best,
-        datasets,
-        context,
-        root,
-        provenance,
+    confirm = functools.partial(
+        run_confirmation,
+        best=best,
+        datasets=datasets,
+        context=context,
+        root=root,
+        provenance=provenance,
         conditions=conditions,
         resume=args.resume,
         echo=say,
     )
-    table = write_results(results_uri, rows, metadata, plan.columns)
+    design = sequential_design(ctx)
+    if design is None:
+        table = write_results(results_uri, confirm(plan), metadata, plan.columns)
+    else:
+        table = _confirm_in_rounds(confirm, plan, design, results_uri, metadata)
     if "://" in root:
         copy_files(journal_dir, storage.join(root, "optuna"))
 
@@ -447,11 +477,46 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     return 0
 
 
+def _confirm_in_rounds(confirm: Callable, plan, design, results_uri: str, metadata: dict):
+    """The group-sequential confirmation (``analysis.sequential``): one round of seeds per
+    look, each appended to the results, until the ladder table decides every comparison
+    of the design's metric or the last look is done. Each round is its own Tune grid
+    (``confirm``, ``confirm-2``, ...), so ``--resume`` replays the same rounds."""
+    import analysis
+    from analysis.load import from_table
+    from hmgray.results import write_results
+
+    done = 0
+    for k, n in enumerate(design.looks):
+        seeds = plan.seeds[done:n]
+        say(
+            f"confirm, look {k + 1} of {len(design.looks)}: seeds {list(seeds)} "
+            f"({n} in all, at most {design.most})"
+        )
+        rows = confirm(dataclasses.replace(plan, seeds=seeds), name=_round_name(k))
+        meta = {**metadata, "seeds": list(plan.seeds[:n])}
+        table = write_results(results_uri, rows, meta, plan.columns)
+        state = analysis.ladder_table(from_table(table, results_uri)).options["sequential"]
+        done = n
+        if state["decided"]:
+            say(f"  every comparison of {design.metric} is decided after {n} seeds: stop")
+            break
+        left = "" if k + 1 == len(design.looks) else ": another round"
+        say(f"  {state['undecided']} comparison(s) of {design.metric} undecided{left}")
+    return table
+
+
+def _round_name(k: int) -> str:
+    """The Tune run name of the confirmation's round k (0-based)."""
+    return "confirm" if k == 0 else f"confirm-{k + 1}"
+
+
 def _write_plan(root: str, plan, conditions, ctx: Context, resume: bool) -> None:
     from hmgray import storage
 
     if resume:
         return
+    design = sequential_design(ctx)
     doc = {
         "task": ctx.task.name,
         "plan": {
@@ -459,6 +524,7 @@ def _write_plan(root: str, plan, conditions, ctx: Context, resume: bool) -> None
             "resources": plan.resources.__dict__,
         },
         "conditions": [c.__dict__ for c in conditions],
+        "sequential": None if design is None else design.as_meta(),
         "command": ctx.command,
         "data_manifest": ctx.manifest.manifest_uri,
     }

@@ -1,6 +1,7 @@
 """Run a registered task (or the toy one) through the experiment runner, tiny:
-``python -m tests.contract_run TASK [runner flags]``. The toy task is registered here, in
-the test's own code: no platform file knows it."""
+``python -m tests.contract_run TASK [runner flags]`` (``--arms`` picks the arms; default
+all of the task's). The toy task is registered here, in the test's own code: no platform
+file knows it."""
 
 import sys
 
@@ -17,7 +18,6 @@ if __name__ == "__main__":
         task=task.name,
         script="tests/contract_run.py",
         title=f"contract run of {task.name}",
-        arms=(task.reference_arm,),
         default=size,
         smoke=size,
     )

@@ -152,7 +152,7 @@ def test_the_strict_config_rejects_an_unknown_key(data):
 def test_one_trial_end_to_end_through_the_runner(name, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "tests.contract_run", name, "--storage", str(tmp_path)]
-        + ["--name", "contract"],
+        + ["--name", "contract", "--arms", get_task(name).reference_arm],
         cwd=REPO,
         capture_output=True,
         text=True,

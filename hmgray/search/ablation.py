@@ -339,17 +339,19 @@ def run_confirmation(
     conditions: Sequence[Condition] = (Condition(),),
     resume: bool = False,
     echo: Callable[[str], None] = say,
+    name: str = "confirm",
 ) -> list[dict[str, Any]]:
     """Re-train each arm's best configuration on the shared seeds; evaluate on test.
 
     One Tune grid over condition x arm x seed (the default: the full training set only,
     stage ``confirm``), so runs of every condition share the CPUs without a pause
-    between them. Each row's stage is its condition's.
+    between them. Each row's stage is its condition's. ``name`` is the grid's Tune run
+    (a sequential confirmation runs one per round of seeds).
     """
     runs, stages = confirmation_runs(plan, best, conditions)
     sets = "" if len(conditions) == 1 else f"{len(conditions)} conditions x "
     echo(
-        f"confirm: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)}"
+        f"{name}: {sets}{len(plan.arms)} arms x seeds {list(plan.seeds)}"
         f"{'' if all(c.arms is None for c in conditions) else ' (where they apply)'} = "
         f"{len(runs)} runs, evaluated on test"
     )
@@ -357,10 +359,10 @@ def run_confirmation(
     label = plan.task.metric(plan.task.selection_metric).label
     callbacks = [
         PlacementGroupReaper(),
-        Progress("confirm", len(runs), plan.metric, plan.mode, label),
+        Progress(name, len(runs), plan.metric, plan.mode, label),
     ]
     grid = _tuner(
-        "confirm",
+        name,
         _trainable(plan, datasets, context, root),
         {"run": tune.grid_search(runs)},
         tune_config,

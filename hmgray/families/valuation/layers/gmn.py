@@ -336,8 +336,12 @@ class StructuralMatching(nn.Module):
         )  # (O, 2) cell offsets (dx, dy)
         self.rbf_width = _RBF_WIDTH
         n_off = self.rbf_centres.shape[0]
-        self.pos_src = nn.Parameter(torch.randn(num_region_labels, n_off, d_model) * 0.02)
-        self.pos_dst = nn.Parameter(torch.randn(num_region_labels, n_off, d_model) * 0.02)
+        # Tables of (label, offset) embeddings. e_pos sums two entries (source and target
+        # label), so entries of variance 1/2 give it the unit variance of the label
+        # embeddings beside it: a position signal that starts much weaker than the edge
+        # encoder's other inputs is learnt late, and then only in some seeds.
+        self.pos_src = nn.Parameter(torch.randn(num_region_labels, n_off, d_model) * 2**-0.5)
+        self.pos_dst = nn.Parameter(torch.randn(num_region_labels, n_off, d_model) * 2**-0.5)
         self.edge_label_emb = nn.Embedding(num_region_labels, _EDGE_LABEL_DIM)
         self.scene_edge = _mlp(d_model + 4 + 2 * _EDGE_LABEL_DIM, d_model, 2 * d_model)
         self.text_edge = nn.Embedding(2, d_model)

@@ -192,3 +192,29 @@ def test_structural_matching_invariant_to_padding_slot_order():
         heads,
     )
     torch.testing.assert_close(out_p, out, atol=1e-5, rtol=1e-5)
+
+
+def test_the_position_signal_starts_at_the_scale_of_the_label_embeddings():
+    # e_pos ("part of kind k at offset o") is what detachment is read from: at
+    # initialisation it must not be drowned by the edge encoder's other inputs, or the
+    # meso and full arms learn detachment late and only in some seeds
+    torch.manual_seed(0)
+    b = fake_batch(16, max_words=8, max_regions=4, seed=3)
+    sm = StructuralMatching(48, layers=1, num_region_labels=8, grid=(6, 6)).eval()
+    seen = {}
+    sm.scene_edge.register_forward_pre_hook(lambda _, inp: seen.update(x=inp[0]))
+    with torch.no_grad():
+        sm(
+            torch.randn(16, 36, 48),
+            b["has_image"],
+            b["scene_boxes"],
+            b["scene_labels"],
+            b["scene_mask"] > 0,
+            torch.randn(16, 8, 48),
+            b["tokens"] > 0,
+            b["text_heads"],
+        )
+    x = seen["x"]  # (E, D + 4 + 2 * label dim): [e_pos, offset, label_j, label_i]
+    e_pos, labels = x[:, :48], x[:, 52:]
+    ratio = float(e_pos.pow(2).mean().sqrt() / labels.pow(2).mean().sqrt())
+    assert 0.5 < ratio < 2.0, ratio

@@ -5,8 +5,8 @@ is what the experiment trains on.
 One subprocess run (about 3-4 minutes on 2 cores): it must exit 0; every arm searched
 once (on the same paired candidate of the shared parameters) and confirmed on test with
 the four metrics; the sweep rows of the first mgipf arm
-at each --sweep value; the report holds the ladder (each backbone's arms against its
-own mgipf arm) and the w_coarse sweep table and plot.
+at each --sweep value; the report holds the ladder (each backbone's steps, fine -> hard ->
+mgipf, compared within the backbone, never across) and the w_coarse sweep table and plot.
 """
 
 import json
@@ -58,4 +58,8 @@ def test_smoke_run_on_converted_taobao_data(smoke):
     report = experiment / "report"
     for name in ("ladder.tex", "ladder.md", "sweep-w_coarse.tex", "sweep-w_coarse.png"):
         assert (report / name).stat().st_size > 0, name
-    assert "vs deepfm_mgipf" in (report / "ladder.md").read_text()
+    ladder = (report / "ladder.md").read_text()
+    for backbone in ("din", "deepfm"):  # the steps of the cumulative ladder, per backbone
+        assert f"{backbone}_fine → {backbone}_hard" in ladder, ladder
+        assert f"{backbone}_hard → {backbone}_mgipf" in ladder, ladder
+    assert "mgipf → din" not in ladder and "mgipf → deepfm" not in ladder, ladder

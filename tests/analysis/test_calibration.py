@@ -99,7 +99,7 @@ def _se(n: int) -> float:
     return 3 * math.sqrt(ALPHA * (1 - ALPHA) / n)  # 3 standard errors of a rate near alpha
 
 
-@pytest.mark.parametrize("procedure", ["steps", "sequential"])
+@pytest.mark.parametrize("procedure", ["steps", "star", "sequential"])
 def test_null_ladders_keep_the_family_wise_error_at_alpha(procedure):
     rates = calibration.simulate(procedure, 0.0, 120, seed=5)
     assert rates.cell_rate <= ALPHA

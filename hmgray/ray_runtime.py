@@ -40,6 +40,9 @@ def init_ray(
         # Ray Train's Prometheus metrics callbacks cost start-up time in every run and
         # nothing reads them on an embedded Ray.
         os.environ.setdefault("RAY_TRAIN_METRICS_ENABLED", "0")
+        # Nothing preempts the processes of an embedded Ray; Train's preemption watcher
+        # is one more actor (a process start) per run. A cluster keeps it.
+        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
         ray.init(
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,

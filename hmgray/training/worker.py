@@ -18,9 +18,15 @@ step. The curve rides in the metrics of the epoch reports, so the reporting cade
 ``eval_groups`` is handed to the task's test evaluator (e.g. name -> ids of a group of
 rows, reported as ``test_<name>_<metric>``).
 
-Besides the metrics, each report carries two bookkeeping values:
+Besides the metrics, each report carries bookkeeping values:
 ``startup_s`` (from the trial driver's start to this worker's first training batch:
-the overhead of a nested Ray Train run) and ``worker_pg`` (the id of this worker's
+the overhead of a nested Ray Train run), ``startup_marks`` (JSON: the wall-clock times,
+in seconds since the epoch, at which this run passed each step of its start-up, in order:
+``trial`` the trial function began, ``fit`` the ``TorchTrainer`` was built, ``entry`` the
+worker's training function began, ``imported`` its training code was imported, ``model``
+the model, optimiser and schedule were built, ``shards`` the dataset shards were opened,
+``first_batch`` the first training batch arrived; ``benchmarks/trial_startup.py`` cuts
+them into phases) and ``worker_pg`` (the id of this worker's
 placement group, which :class:`hmgray.search.reaper.PlacementGroupReaper` removes when
 Tune stops the trial).
 """
@@ -42,6 +48,8 @@ from hmgray.task import Task
 from hmgray.training import loop
 from hmgray.training.settings import split_config
 
+MARKS_FROM_DRIVER = ("fit", "entry", "imported")  # set by hmgray.training.driver
+
 
 def _placement_group_hex() -> str:
     pg = ray.util.get_current_placement_group()
@@ -58,6 +66,8 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
 
     device = ray.train.torch.get_device()
     use_bf16 = device.type == "cuda"
+    marks = {"trial": driver_t0}  # start-up marks (module docstring)
+    marks.update({k: float(config[f"_{k}_t"]) for k in MARKS_FROM_DRIVER if f"_{k}_t" in config})
     model = task.build_model(model_cfg, context)
     model = ray.train.torch.prepare_model(model)
     optimizer = loop.make_optimizer(model, settings.lr, settings.weight_decay)
@@ -74,10 +84,12 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
         pct_start=0.15,
     )
 
+    marks["model"] = time.time()
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     test_shard = ray.train.get_dataset_shard("test") if settings.eval_test else None
     pg_hex = _placement_group_hex()
+    marks["shards"] = time.time()
     startup_s = None
     first_batch_at: list[float] = []
 
@@ -141,6 +153,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
         if startup_s is None:
             arrived = first_batch_at[0] if first_batch_at else time.time()
             startup_s = arrived - driver_t0 - pre_train_s
+            marks["first_batch"] = arrived - pre_train_s
         # the epoch's validation: reuse the point an every-N-steps pass just made
         val = dict(last_val) if last_val.get("at_step") == step else validate()
         val.pop("at_step", None)
@@ -161,6 +174,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             startup_s=startup_s,
             wall_s=time.time() - driver_t0,
             worker_pg=pg_hex,
+            startup_marks=json.dumps(marks),
             val_curve=json.dumps(curve, allow_nan=True),
         )
         ray.train.report(metrics)

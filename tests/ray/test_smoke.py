@@ -10,6 +10,7 @@ pdflatex that last check is skipped on a workstation but fails on CI (CI set), w
 import os
 import shutil
 import subprocess
+from itertools import pairwise
 
 import pytest
 
@@ -107,3 +108,23 @@ def test_report_files_exist_and_the_latex_compiles(smoke, tmp_path):
     )
     assert latex.returncode == 0, latex.stdout[-3000:]
     assert (tmp_path / "paper.pdf").stat().st_size > 1000
+
+
+@pytest.mark.ray
+def test_every_run_reports_its_start_up_marks_in_order(smoke):
+    """What benchmarks/trial_startup.py cuts into phases: every run's first report holds
+    the marks, in the order the start-up passes them, ending at its start-up time."""
+    from benchmarks.trial_startup import run_marks
+
+    run, experiment = smoke
+    assert run.returncode == 0, run.stdout[-3000:]
+    runs = run_marks(str(experiment))
+    assert len(runs) == 2 * len(ARMS), runs  # one search and one confirmation run per arm
+    table, _ = read_results(str(experiment / "results.parquet"))
+    startup = sorted(r["startup_s"] for r in table.to_pylist())
+    order = ("trial", "fit", "entry", "imported", "model", "shards", "first_batch")
+    for _, marks in runs:
+        assert tuple(marks) == order
+        assert all(marks[a] <= marks[b] for a, b in pairwise(order)), marks
+    elapsed = sorted(m["first_batch"] - m["trial"] for _, m in runs)
+    assert elapsed == pytest.approx(startup, abs=1e-3)

@@ -129,6 +129,13 @@ def add_run_flags(p: argparse.ArgumentParser, name_prefix: str) -> None:
         help="GPUs for each run's Train worker (fractions allowed); 0 = CPU",
     )
     p.add_argument(
+        "--workers-per-trial",
+        type=positive_int("--workers-per-trial"),
+        default=1,
+        help="Train workers per run: data parallel (DDP; gloo on CPU, NCCL on GPU), each "
+        "run's batch split across them (default 1)",
+    )
+    p.add_argument(
         "--max-concurrent",
         type=positive_int("--max-concurrent"),
         help="runs at once (default: by free CPUs / GPUs)",

@@ -208,24 +208,27 @@ def prepare_data(ctx: Context, root: str) -> str | None:
 def run_slots(args: argparse.Namespace, resources: Mapping[str, float]):
     """Runs at once and each run's Train worker resources, from the flags and the cluster.
 
-    ``--max-concurrent`` wins; else one run per GPU share (``--gpus-per-trial``) or per
-    CPU. On CPUs each worker gets one core's worth, less the trial drivers' 0.01 CPU each,
-    so that the concurrent runs fit the CPUs exactly.
+    ``--max-concurrent`` wins; else as many runs as the GPUs hold ``--workers-per-trial``
+    workers of ``--gpus-per-trial`` each, or as the CPUs hold that many workers of one CPU.
+    On CPUs each worker gets one core's worth at most, less the trial drivers' 0.01 CPU
+    each, so that the concurrent runs fit the CPUs exactly.
     """
     from hmgray.training.driver import Resources
 
-    gpus = args.gpus_per_trial
+    gpus, workers = args.gpus_per_trial, args.workers_per_trial
     cpus = resources.get("CPU", 1.0)
     if args.max_concurrent:
         concurrent = args.max_concurrent
     elif gpus > 0:
-        concurrent = max(1, int(resources.get("GPU", 0) / gpus))
+        concurrent = max(1, int(resources.get("GPU", 0) / (gpus * workers)))
     else:
-        concurrent = max(1, int(cpus))
+        concurrent = max(1, int(cpus // workers))
     cpu_per_worker = (
-        1.0 if gpus > 0 else max(0.1, min(1.0, (cpus - 0.05 * concurrent) / concurrent))
+        1.0 if gpus > 0 else max(0.1, min(1.0, (cpus - 0.05 * concurrent) / (concurrent * workers)))
     )
-    return concurrent, Resources(cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus)
+    return concurrent, Resources(
+        num_workers=workers, cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus
+    )
 
 
 def sequential_design(ctx: Context):
@@ -334,7 +337,10 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
                 else ctx.manifest.manifest_uri
             )
             raise HmgrayError(f"{where}: {exc}") from exc
-        plan, conditions = _plan(exp, ctx, name, max_concurrent=1, resources=None)
+        from hmgray.training.driver import Resources
+
+        workers = Resources(num_workers=args.workers_per_trial)
+        plan, conditions = _plan(exp, ctx, name, max_concurrent=1, resources=workers)
         plan.check(conditions)
     except HmgrayError:
         if generated is not None:  # the experiment never started: leave nothing behind
@@ -424,6 +430,11 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     say(
         f"plan: arms {', '.join(plan.arms)}; {plan.num_samples} search trials per arm; "
         f"seeds {list(plan.seeds)}; {plan.epochs} epochs; {concurrent} runs at once"
+        + (
+            f", each on {run_resources.num_workers} Train workers (data parallel)"
+            if run_resources.num_workers > 1
+            else ""
+        )
     )
     _write_plan(root, plan, conditions, ctx, args.resume)
     metadata = results_metadata(exp, ctx, plan)

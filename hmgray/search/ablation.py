@@ -40,7 +40,7 @@ from hmgray.search.reaper import PlacementGroupReaper
 from hmgray.search.spaces import paired_points, to_tune, validate_space
 from hmgray.task import Task
 from hmgray.training.driver import Resources, run_trial
-from hmgray.training.settings import LABELS_KEY, split_config
+from hmgray.training.settings import LABELS_KEY, split_config, worker_batch_size
 
 TRIAL_DRIVER_CPU = 0.01  # the trial function only waits on its TorchTrainer
 
@@ -122,7 +122,8 @@ class AblationPlan:
                 for seed in self.seeds:
                     run = {**probe, **cond.run_config(seed)}
                     try:
-                        split_config(self.task, run)
+                        _, settings, _ = split_config(self.task, run)
+                        worker_batch_size(settings.batch_size, self.resources.num_workers)
                     except ConfigError as exc:
                         raise ConfigError(f"arm {arm!r}, stage {cond.stage!r}: {exc}") from exc
 

@@ -75,3 +75,15 @@ def split_config(
             "TrainSettings or the run's keys); check the search space and fixed settings"
         )
     return task.make_config(model), strict_from_dict(TrainSettings, train), run
+
+
+def worker_batch_size(batch_size: int, world: int) -> int:
+    """Each of ``world`` data-parallel workers' batch: ``batch_size`` is the run's global
+    batch, split evenly (DDP averages the workers' gradients, so one step sees the same
+    number of rows as one worker's step would). Refused when it does not split evenly."""
+    if batch_size % world:
+        raise ConfigError(
+            f"batch_size {batch_size} does not split evenly over {world} Train workers "
+            "(--workers-per-trial); use a batch size divisible by the number of workers"
+        )
+    return batch_size // world

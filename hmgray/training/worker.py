@@ -46,7 +46,7 @@ import torch
 
 from hmgray.task import Task
 from hmgray.training import loop
-from hmgray.training.settings import split_config
+from hmgray.training.settings import split_config, worker_batch_size
 
 MARKS_FROM_DRIVER = ("fit", "entry", "imported")  # set by hmgray.training.driver
 
@@ -69,14 +69,18 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
     marks = {"trial": driver_t0}  # start-up marks (module docstring)
     marks.update({k: float(config[f"_{k}_t"]) for k in MARKS_FROM_DRIVER if f"_{k}_t" in config})
     model = task.build_model(model_cfg, context)
-    model = ray.train.torch.prepare_model(model)
+    world = ray.train.get_context().get_world_size()
+    batch_size = worker_batch_size(settings.batch_size, world)
+    # Several workers: DDP. An arm may build a stage whose parameters a batch leaves
+    # unused (a switched-off branch); DDP must not wait for their gradients.
+    ddp = {"find_unused_parameters": True} if world > 1 else None
+    model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs=ddp)
     optimizer = loop.make_optimizer(model, settings.lr, settings.weight_decay)
     # One-cycle schedule (15% warm-up, cosine decay to the end of `epochs`): measured to
     # beat a constant rate at the same budget. An ASHA-stopped trial simply stops on its
     # way down the schedule.
-    world = ray.train.get_context().get_world_size()
     rows = int(config.get("_train_rows", 0)) or settings.batch_size
-    steps_per_epoch = math.ceil(rows / (settings.batch_size * world)) + 1  # +1: uneven shards
+    steps_per_epoch = math.ceil(rows / (batch_size * world)) + 1  # +1: uneven shards
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=settings.lr,
@@ -129,8 +133,8 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
 
     for epoch in range(settings.epochs):
         batches = train_shard.iter_torch_batches(
-            batch_size=settings.batch_size,
-            local_shuffle_buffer_size=4 * settings.batch_size,
+            batch_size=batch_size,
+            local_shuffle_buffer_size=4 * batch_size,
             local_shuffle_seed=settings.seed * 1000 + epoch,
         )
         if startup_s is None:
@@ -174,6 +178,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             startup_s=startup_s,
             wall_s=time.time() - driver_t0,
             worker_pg=pg_hex,
+            world_size=world,
             startup_marks=json.dumps(marks),
             val_curve=json.dumps(curve, allow_nan=True),
         )

@@ -124,6 +124,7 @@ def _arm_table(
         expected = list(results.seeds) if results.seeds is not None else sorted(set(drows["seed"]))
         where = f" on {dataset}" if grouped else ""
         notes += _seed_notes(drows, arms, results.metrics, expected, where)
+        drows = drows[_ok(drows)]  # a failed run's last metrics are not a result
         by_arm = _split(drows, "arm", [m.name for m in results.metrics])
         empty = drows.iloc[0:0]
         for metric in results.metrics:
@@ -383,16 +384,33 @@ def _significance(cell: Cell, p_holm: float, alpha: float) -> Cell:
     return replace(cell, p_holm=p_holm, significant=p_holm <= alpha)
 
 
+def _ok(rows: pd.DataFrame) -> pd.Series:
+    """Rows of runs that finished (``status`` "ok"; tables without the column: all)."""
+    if "status" not in rows.columns:
+        return pd.Series(True, index=rows.index)
+    return rows["status"].fillna("ok") == "ok"
+
+
 def _seed_notes(rows, arms, metrics, expected, where) -> list[str]:
-    """Say which arm lacks which seeds, ran undeclared seeds, or has NaN metrics."""
+    """Say which arm lacks which seeds, whose runs failed, ran undeclared seeds, or has
+    NaN metrics."""
     notes = []
     for arm in arms:
-        arm_rows = rows[rows["arm"] == arm]
+        all_rows = rows[rows["arm"] == arm]
+        arm_rows = all_rows[_ok(all_rows)]
+        failed = sorted(set(int(s) for s in all_rows.loc[~_ok(all_rows), "seed"]))
         seeds = set(int(s) for s in arm_rows["seed"])
+        if failed:
+            notes.append(
+                f"{arm}{where}: the run of seed {fmt.seed_list(failed)} failed (its message is "
+                f"in the results' error column), left out ({len(seeds & set(expected))} of "
+                f"{len(expected)} seeds, {MARK_FEWER if seeds else MISSING})."
+            )
         if not seeds:
-            notes.append(f"{arm}{where}: no results ({MISSING}).")
+            if not failed:
+                notes.append(f"{arm}{where}: no results ({MISSING}).")
             continue
-        absent = sorted(set(expected) - seeds)
+        absent = sorted(set(expected) - seeds - set(failed))
         if absent:
             n_have = len(seeds & set(expected))
             notes.append(

@@ -407,7 +407,7 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     from hmgray import storage
     from hmgray.data.ray_dataset import decode, decoded_splits
     from hmgray.ray_runtime import cluster_address
-    from hmgray.results import git_commit, write_results
+    from hmgray.results import error_summary, git_commit, write_results
     from hmgray.search.ablation import run_confirmation, run_search
 
     args, task, manifest = ctx.args, ctx.task, ctx.manifest
@@ -484,6 +484,11 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     failed = [r for r in table.to_pylist() if r["status"] != "ok"]
     if failed:
         say(f"error: {len(failed)} run(s) failed; see the 'error' column of {results_uri}")
+        for r in failed:
+            say(
+                f"  {r['stage']} {r['arm']} seed {r['seed']} (trial {r['trial_id']}): "
+                + error_summary(r["error"])
+            )
         return 1
     return 0
 

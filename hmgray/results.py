@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +107,33 @@ def config_json(config: dict[str, Any]) -> str:
 
 def config_hash(cfg_json: str) -> str:
     return hashlib.sha256(cfg_json.encode()).hexdigest()[:12]
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colour codes Ray puts in its error messages
+ERROR_CHARS = 4000
+# "RuntimeError: message", "ray.train.WorkerGroupError: message", as tracebacks end
+_EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit): "
+)
+
+
+def error_text(exc: BaseException, limit: int = ERROR_CHARS) -> str:
+    """A failed run's exception for the results' ``error`` column: type and message, colour
+    codes removed; a longer text keeps its head and its tail (where a nested traceback ends
+    with the exception the run itself raised)."""
+    text = ANSI.sub("", f"{type(exc).__name__}: {exc}")
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    return text[:head] + "\n[...]\n" + text[-(limit - head - 7) :]
+
+
+def error_summary(text: str | None) -> str:
+    """The innermost exception line of an ``error`` text (the last ``SomeError: ...`` line,
+    e.g. the worker's own error inside Ray's wrappers), else its first line."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (raised[-1] if raised else lines[0] if lines else "no message")[:300]
 
 
 def _num(v: Any) -> float:

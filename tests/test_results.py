@@ -220,3 +220,23 @@ def test_extra_metric_columns_and_appending_to_an_older_table(tmp_path):
     names = results.results_schema(("test_mse", "x", "x")).names
     assert names.count("x") == 1 and names.index("test_mse") < names.index("x")
     assert names.index("x") < names.index("wall_time_s")  # metrics sit between the bookkeeping
+
+
+def test_a_failed_runs_error_keeps_the_workers_own_exception():
+    from hmgray.results import error_summary, error_text
+
+    inner = "RuntimeError: injected failure at training step 120 of seed 1"
+    wrapped = (
+        "\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=1, repr=run_trial)\n"
+        + '  File "x.py", line 1, in f\n' * 400
+        + "ray.train.WorkerGroupError: Training failed due to worker errors:\n"
+        + '  File "loop.py", line 9, in train_epoch\n'
+        + inner
+    )
+    text = error_text(RuntimeError(wrapped))
+    assert len(text) <= 4000 and "\x1b[" not in text
+    assert text.startswith("RuntimeError: ray::ImplicitFunc.train()") and text.endswith(inner)
+    assert error_summary(text) == inner
+    assert error_summary("ValueError: bad\n") == "ValueError: bad"
+    assert error_summary("something odd\nmore") == "something odd"
+    assert error_summary(None) == "no message"

@@ -11,6 +11,7 @@ better, over the whole split: it needs the split's mean, so the evaluator accumu
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +22,9 @@ from hmgray.errors import DataError
 from hmgray.task import MetricSpec, Task
 
 F = 4
+# "ARM:SEED:STEP": that arm's run seeded SEED raises at its STEP-th training step (tests
+# inject a failing run with it; the workers of a local Ray inherit the environment)
+FAIL_ENV = "HMGRAY_TOY_FAIL"
 W = np.array([1.0, -2.0, 0.5, 0.0])
 SCHEMA = pa.schema([("id", pa.string()), ("x", pa.list_(pa.float32(), F)), ("y", pa.float64())])
 
@@ -55,10 +59,16 @@ class ToyShards:
 class ToyModel(nn.Module):
     def __init__(self, cfg: ToyConfig):
         super().__init__()
+        self.arm = cfg.arm
         self.bias = nn.Parameter(torch.tensor(cfg.init))
         self.linear = nn.Linear(cfg.n_features, 1, bias=False) if cfg.arm == "linear" else None
 
     def forward(self, batch):
+        if self.training and os.environ.get(FAIL_ENV):  # a fault a test injects
+            arm, seed, step = os.environ[FAIL_ENV].split(":")
+            self.steps = getattr(self, "steps", 0) + 1
+            if (self.arm, torch.initial_seed(), self.steps) == (arm, int(seed), int(step)):
+                raise RuntimeError(f"injected failure at training step {step} of seed {seed}")
         y = self.bias.expand(batch["y"].shape[0])
         if self.linear is not None:
             y = y + self.linear(batch["x"]).squeeze(-1)

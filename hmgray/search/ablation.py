@@ -34,7 +34,7 @@ from ray.tune.search.optuna import OptunaSearch
 from hmgray import storage
 from hmgray.console import say
 from hmgray.errors import ConfigError, HmgrayError
-from hmgray.results import config_json, metric_columns, run_row
+from hmgray.results import config_json, error_text, metric_columns, run_row
 from hmgray.search.progress import OptunaJournal, Progress, fmt
 from hmgray.search.reaper import PlacementGroupReaper
 from hmgray.search.spaces import paired_points, to_tune, validate_space
@@ -206,7 +206,7 @@ def _rows(plan, stage: str | Callable[[dict], str], grid, provenance) -> list[di
     rows = []
     for res in grid:
         cfg = res.config.get("run", res.config)
-        err = None if res.error is None else f"{type(res.error).__name__}: {res.error}"[:2000]
+        err = None if res.error is None else error_text(res.error)
         metrics = dict(res.metrics or {})
         rows.append(
             run_row(

@@ -114,6 +114,24 @@ def test_missing_seed_is_marked_and_said():
     assert "† averaged" in markdown.render(table)
 
 
+def test_a_failed_run_is_said_and_left_out_of_its_cell():
+    frame = make_results_table().to_pandas()
+    meta = _meta(make_results_table())
+    broken = (frame["arm"] == "no_scene") & (frame["stage"] == "confirm") & (frame["seed"] == 1)
+    # a run that failed after its second epoch: its last report's metrics are in the row
+    frame.loc[broken, ["status", "error"]] = ["error", "RuntimeError: injected"]
+    frame.loc[broken, "test_mse"] = 99.0
+    table = ladder_table(from_frame(frame, meta, "results.parquet"))
+    row = next(r for r in table.rows if r.key == "no_scene")
+    assert all(c.fewer and c.stats.n == 2 for c in row.cells)
+    assert row.cells[0].stats.mean < 1.0  # the failed run's 99 is not averaged in
+    assert (
+        "no_scene: the run of seed 1 failed (its message is in the results' error column), "
+        "left out (2 of 3 seeds, †)." in table.notes
+    )
+    assert not any("no_scene: no run for seed" in n for n in table.notes)
+
+
 def test_seeds_that_differ_between_arms():
     frame = make_results_table().to_pandas()
     meta = _meta(make_results_table())

@@ -35,7 +35,7 @@ from matplotlib.ticker import MaxNLocator
 
 from analysis import format as fmt
 from analysis.errors import AnalysisError
-from analysis.load import Results, config_value
+from analysis.load import Results, config_value, finished
 from analysis.plots import COLORS, _grid
 from analysis.stats import summarize
 
@@ -106,8 +106,7 @@ def curve_points(results: Results, spec: dict[str, Any]) -> pd.DataFrame:
     if "curve_json" not in frame.columns:
         raise AnalysisError(f"{results.uri}: no column 'curve_json' (no curves were recorded)")
     rows = frame[frame["stage"].isin(spec["stages"]) & frame["curve_json"].notna()]
-    if "status" in rows.columns:
-        rows = rows[rows["status"] == "ok"]
+    rows = rows[finished(rows)]
     metric = spec["metric"]
     out = []
     for _, r in rows.iterrows():

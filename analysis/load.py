@@ -103,6 +103,14 @@ class Results:
         raise AnalysisError(f"{self.uri}: metric {name!r} is not declared in metadata 'metrics'")
 
 
+def finished(rows: pd.DataFrame) -> pd.Series:
+    """Mask of the rows whose run finished (``status`` "ok"); a table without the column
+    holds only finished runs."""
+    if "status" not in rows.columns:
+        return pd.Series(True, index=rows.index)
+    return rows["status"].fillna("ok") == "ok"
+
+
 def load_results(uri: str) -> Results:
     """Read and check the results table at ``uri`` (a local path or any storage URI)."""
     uri = store.normalize(uri)

@@ -38,7 +38,7 @@ from analysis.cells import (
     with_delta,
 )
 from analysis.errors import AnalysisError
-from analysis.load import Metric, Results
+from analysis.load import Metric, Results, finished
 from analysis.sequential import SPENDING_NAMES, Comparison, Design, all_decided, design_of, replay
 from analysis.stats import (
     MAX_SEEDS_NEEDED,
@@ -124,7 +124,7 @@ def _arm_table(
         expected = list(results.seeds) if results.seeds is not None else sorted(set(drows["seed"]))
         where = f" on {dataset}" if grouped else ""
         notes += _seed_notes(drows, arms, results.metrics, expected, where)
-        drows = drows[_ok(drows)]  # a failed run's last metrics are not a result
+        drows = drows[finished(drows)]  # a failed run's last metrics are not a result
         by_arm = _split(drows, "arm", [m.name for m in results.metrics])
         empty = drows.iloc[0:0]
         for metric in results.metrics:
@@ -384,21 +384,15 @@ def _significance(cell: Cell, p_holm: float, alpha: float) -> Cell:
     return replace(cell, p_holm=p_holm, significant=p_holm <= alpha)
 
 
-def _ok(rows: pd.DataFrame) -> pd.Series:
-    """Rows of runs that finished (``status`` "ok"; tables without the column: all)."""
-    if "status" not in rows.columns:
-        return pd.Series(True, index=rows.index)
-    return rows["status"].fillna("ok") == "ok"
-
-
 def _seed_notes(rows, arms, metrics, expected, where) -> list[str]:
     """Say which arm lacks which seeds, whose runs failed, ran undeclared seeds, or has
     NaN metrics."""
     notes = []
     for arm in arms:
         all_rows = rows[rows["arm"] == arm]
-        arm_rows = all_rows[_ok(all_rows)]
-        failed = sorted(set(int(s) for s in all_rows.loc[~_ok(all_rows), "seed"]))
+        ok = finished(all_rows)
+        arm_rows = all_rows[ok]
+        failed = sorted(set(int(s) for s in all_rows.loc[~ok, "seed"]))
         seeds = set(int(s) for s in arm_rows["seed"])
         if failed:
             notes.append(

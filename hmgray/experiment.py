@@ -377,7 +377,6 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
 
 def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, resources):
     from hmgray.search.ablation import AblationPlan, Condition
-    from hmgray.training.driver import Resources
 
     args = ctx.args
     plan = AblationPlan(
@@ -392,7 +391,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
         reduction_factor=2,
         search_seed=args.search_seed,
         max_concurrent=max_concurrent,
-        resources=resources or Resources(),
+        resources=resources,
         fixed=dict(ctx.settings),
         arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
         extra_metrics=exp.extra_metrics,

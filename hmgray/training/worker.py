@@ -156,8 +156,8 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             curve["epoch"] = [round(s / steps_per_pass, 4) for s in curve["step"]]
         if startup_s is None:
             arrived = first_batch_at[0] if first_batch_at else time.time()
-            startup_s = arrived - driver_t0 - pre_train_s
             marks["first_batch"] = arrived - pre_train_s
+            startup_s = marks["first_batch"] - driver_t0
         # the epoch's validation: reuse the point an every-N-steps pass just made
         val = dict(last_val) if last_val.get("at_step") == step else validate()
         val.pop("at_step", None)

@@ -16,6 +16,7 @@ __all__ = [
     "comma_list",
     "fraction",
     "non_negative_float",
+    "non_negative_int",
     "positive_int",
     "seeds",
 ]
@@ -33,6 +34,23 @@ def positive_int(flag: str) -> Callable[[str], int]:
             ) from None
         if v <= 0:
             raise argparse.ArgumentTypeError(f"{flag} must be a positive integer, got {v}")
+        return v
+
+    return parse
+
+
+def non_negative_int(flag: str) -> Callable[[str], int]:
+    """A parser for ``flag`` that accepts integers >= 0."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be an integer >= 0, got {text!r}"
+            ) from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 0, got {v}")
         return v
 
     return parse
@@ -134,6 +152,13 @@ def add_run_flags(p: argparse.ArgumentParser, name_prefix: str) -> None:
         default=1,
         help="Train workers per run: data parallel (DDP; gloo on CPU, NCCL on GPU), each "
         "run's batch split across them (default 1)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=non_negative_int("--max-failures"),
+        default=2,
+        help="retries of a run whose Train worker failed, each from its last epoch's "
+        "checkpoint (default 2); preemptions of spot nodes are retried without limit",
     )
     p.add_argument(
         "--max-concurrent",

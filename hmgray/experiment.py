@@ -377,6 +377,7 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
 
 def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, resources):
     from hmgray.search.ablation import AblationPlan, Condition
+    from hmgray.training.driver import Recovery
 
     args = ctx.args
     plan = AblationPlan(
@@ -396,6 +397,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
         arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
         extra_metrics=exp.extra_metrics,
         paired_starts=exp.paired_starts,
+        recovery=Recovery(max_failures=args.max_failures),
     )
     conditions = exp.hook("conditions")(ctx) if exp.hook("conditions") else [Condition()]
     return plan, conditions

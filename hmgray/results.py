@@ -49,6 +49,9 @@ BASE_HEAD = [
 BASE_TAIL = [
     ("wall_time_s", pa.float64()),
     ("startup_s", pa.float64()),
+    # times the run went on from a checkpoint after its Train worker group died (0: none;
+    # null in tables older than the column)
+    ("restarts", pa.int64()),
     ("git_commit", pa.string()),
     ("data_manifest_hash", pa.string()),
     ("hmgray_version", pa.string()),
@@ -164,7 +167,9 @@ def run_row(
     copy from ``metrics`` (NaN where absent).
     """
     cj = config_json(config)
-    iters = int(metrics.get("training_iteration") or 0)
+    # epochs done: the epoch the run last reported (a run Tune restarted on --resume went
+    # on from its checkpoint, so Tune's count of its reports can be smaller)
+    iters = int(metrics.get("epoch") or metrics.get("training_iteration") or 0)
     curve = metrics.get("val_curve")
     row = {
         "experiment": experiment,
@@ -181,6 +186,7 @@ def run_row(
         "error": error,
         "wall_time_s": _num(metrics.get("wall_s")),
         "startup_s": _num(metrics.get("startup_s")),
+        "restarts": int(metrics.get("restarts") or 0),
         "created_at": dt.datetime.now(dt.UTC),
         "hmgray_version": hmgray.__version__,
         "ray_version": ray.__version__,

@@ -96,6 +96,17 @@ def test_run_stopped_by_asha():
     assert row["stopped_early"] is True and row["status"] == "ok"
 
 
+def test_a_run_resumed_from_a_checkpoint_counts_its_epochs_and_restarts():
+    # Tune restarted the trial on --resume: 2 reports, but the run went on from epoch 2
+    metrics = {"training_iteration": 2, "epoch": 4, "restarts": 1, "val_mse": 4.0}
+    row = run_row(experiment="exp", dataset="d", stage="confirm", trial_id="t",
+                  config={"arm": "full", "seed": 0}, metrics=metrics, max_epochs=4,
+                  error=None, provenance=PROVENANCE, columns=COLUMNS)  # fmt: skip
+    assert row["training_iteration"] == 4 and row["stopped_early"] is False
+    assert row["restarts"] == 1
+    assert _row()["restarts"] == 0  # a run that reported none never restarted
+
+
 def test_failed_run_is_an_error_not_an_early_stop():
     row = _row(iters=0, max_epochs=3, error="RuntimeError: boom")
     assert row["status"] == "error" and row["error"] == "RuntimeError: boom"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -23,8 +25,19 @@ from hmgray.task import MetricSpec, Task
 
 F = 4
 # "ARM:SEED:STEP": that arm's run seeded SEED raises at its STEP-th training step (tests
-# inject a failing run with it; the workers of a local Ray inherit the environment)
+# inject a failing run with it; the workers of a local Ray inherit the environment). The
+# step count is a buffer of the model, so it is checkpointed: a run that goes on from a
+# checkpoint raises again at the same step, as a bug would.
 FAIL_ENV = "HMGRAY_TOY_FAIL"
+# "ARM:SEED:STEP:MARKER": at that step the worker process kills itself with SIGKILL (a
+# lost worker or node: no clean-up, no exception), once: it first creates the file MARKER,
+# and a run that finds MARKER there goes on. It waits KILL_DELAY_S first: Ray Train's
+# controller collects the workers' reports (and registers their checkpoints) when it polls
+# them, every 2 s; a worker lost sooner after a report takes that epoch's report with it,
+# and the run redoes the epoch (which a test then cannot tell from a late checkpoint).
+KILL_ENV = "HMGRAY_TOY_KILL"
+KILL_DELAY_S = 5.0
+KILL_ENV = "HMGRAY_TOY_KILL"
 W = np.array([1.0, -2.0, 0.5, 0.0])
 SCHEMA = pa.schema([("id", pa.string()), ("x", pa.list_(pa.float32(), F)), ("y", pa.float64())])
 
@@ -62,17 +75,31 @@ class ToyModel(nn.Module):
         self.arm = cfg.arm
         self.bias = nn.Parameter(torch.tensor(cfg.init))
         self.linear = nn.Linear(cfg.n_features, 1, bias=False) if cfg.arm == "linear" else None
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def forward(self, batch):
-        if self.training and os.environ.get(FAIL_ENV):  # a fault a test injects
-            arm, seed, step = os.environ[FAIL_ENV].split(":")
-            self.steps = getattr(self, "steps", 0) + 1
-            if (self.arm, torch.initial_seed(), self.steps) == (arm, int(seed), int(step)):
-                raise RuntimeError(f"injected failure at training step {step} of seed {seed}")
+        if self.training:
+            self.steps += 1
+            self._inject_faults(int(self.steps))
         y = self.bias.expand(batch["y"].shape[0])
         if self.linear is not None:
             y = y + self.linear(batch["x"]).squeeze(-1)
         return {"y": y}
+
+    def _inject_faults(self, steps: int) -> None:
+        """The faults a test asks for through FAIL_ENV and KILL_ENV (module top)."""
+        if os.environ.get(FAIL_ENV):
+            arm, seed, step = os.environ[FAIL_ENV].split(":")
+            if (self.arm, torch.initial_seed(), steps) == (arm, int(seed), int(step)):
+                raise RuntimeError(f"injected failure at training step {step} of seed {seed}")
+        if os.environ.get(KILL_ENV):
+            arm, seed, step, marker = os.environ[KILL_ENV].split(":", 3)
+            hit = (self.arm, torch.initial_seed(), steps) == (arm, int(seed), int(step))
+            if hit and not os.path.exists(marker):
+                with open(marker, "w") as f:
+                    f.write(f"killed pid {os.getpid()} at step {steps}\n")
+                time.sleep(KILL_DELAY_S)
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 class ToyEvaluator:

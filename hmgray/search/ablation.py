@@ -36,10 +36,10 @@ from hmgray.console import say
 from hmgray.errors import ConfigError, HmgrayError
 from hmgray.results import config_json, error_text, metric_columns, run_row
 from hmgray.search.progress import OptunaJournal, Progress, fmt
-from hmgray.search.reaper import PlacementGroupReaper
+from hmgray.search.reaper import CheckpointPruner, PlacementGroupReaper
 from hmgray.search.spaces import paired_points, to_tune, validate_space
 from hmgray.task import Task
-from hmgray.training.driver import Resources, run_trial
+from hmgray.training.driver import Recovery, Resources, run_trial
 from hmgray.training.settings import LABELS_KEY, split_config, worker_batch_size
 
 TRIAL_DRIVER_CPU = 0.01  # the trial function only waits on its TorchTrainer
@@ -72,6 +72,8 @@ class AblationPlan:
     # (``spaces.paired_points``: shared parameters take the same values in every arm)
     # instead of TPE's own independent start-up draws; TPE proposes the rest
     paired_starts: int = 0
+    # checkpoints and retries of each run (hmgray.training.driver.Recovery)
+    recovery: Recovery = dataclasses.field(default_factory=Recovery)
 
     @property
     def metric(self) -> str:
@@ -197,6 +199,7 @@ def _trainable(plan: AblationPlan, datasets, context, root: str):
         context=context,
         resources=plan.resources,
         train_storage=storage.join(root, "train"),
+        recovery=plan.recovery,
     )
     return tune.with_resources(fn, {"CPU": TRIAL_DRIVER_CPU})
 
@@ -253,7 +256,9 @@ def run_search(
         num_samples=plan.num_samples,
         search_alg=OptunaSearch(seed=plan.search_seed, points_to_evaluate=points),
         scheduler=ASHAScheduler(
-            time_attr="training_iteration",
+            # the epoch the run reports, not Tune's count of its reports: a run that Tune
+            # restarts on --resume goes on from its checkpoint's epoch
+            time_attr="epoch",
             max_t=plan.epochs,
             grace_period=plan.grace_period,
             reduction_factor=plan.reduction_factor,
@@ -263,6 +268,7 @@ def run_search(
     label = plan.task.metric(plan.task.selection_metric).label
     callbacks = [
         PlacementGroupReaper(),
+        CheckpointPruner(storage.join(root, "train"), keep=0),
         Progress(f"search {arm}", plan.num_samples, plan.metric, plan.mode, label),
     ]
     if plan.journal_dir:
@@ -360,6 +366,7 @@ def run_confirmation(
     label = plan.task.metric(plan.task.selection_metric).label
     callbacks = [
         PlacementGroupReaper(),
+        CheckpointPruner(storage.join(root, "train"), keep=1),
         Progress(name, len(runs), plan.metric, plan.mode, label),
     ]
     grid = _tuner(

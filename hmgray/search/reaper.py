@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 
+import pyarrow.fs as pafs
 import ray
 from ray import tune
 from ray._raylet import PlacementGroupID
@@ -59,3 +60,38 @@ class PlacementGroupReaper(tune.Callback):
                 self.removed.append(trial_id)
         except Exception as exc:  # never let clean-up fail the experiment
             logger.warning("could not release placement group of trial %s: %s", trial_id, exc)
+
+
+class CheckpointPruner(tune.Callback):
+    """Delete a finished trial's epoch checkpoints but its last ``keep``.
+
+    A run's checkpoints (``hmgray.training.checkpoint``, one per epoch, Ray keeps two)
+    are there to go on after a failure; once the trial has completed, a search trial's
+    are of no further use (its results are in the table: ``keep=0``) and a confirmation
+    run keeps its final model (``keep=1``). The HMG-Net default model's checkpoint is
+    7 MiB (``benchmarks/checkpoint_cost.py``), so this is the difference between a few
+    and a few hundred MiB per experiment. A trial that errored keeps its checkpoints:
+    ``--resume`` restarts it from them.
+    """
+
+    def __init__(self, train_storage: str, keep: int) -> None:
+        self.train_storage, self.keep = train_storage, int(keep)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        from hmgray import storage
+        from hmgray.training.checkpoint import DIR_PREFIX
+        from hmgray.training.driver import train_run_name
+
+        run = storage.join(self.train_storage, train_run_name(trial.trial_id))
+        try:
+            fs, path = storage.resolve(run)
+            infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            names = sorted(
+                i.base_name
+                for i in infos
+                if i.type == pafs.FileType.Directory and i.base_name.startswith(DIR_PREFIX)
+            )
+            for name in names[: max(0, len(names) - self.keep)]:
+                storage.remove(storage.join(run, name))
+        except Exception as exc:  # never let clean-up fail the experiment
+            logger.warning("could not prune the checkpoints of trial %s: %s", trial.trial_id, exc)

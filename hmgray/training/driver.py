@@ -15,11 +15,16 @@ from typing import Any
 
 import ray.data
 from ray import tune
-from ray.train import DataConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from hmgray.task import Task
+
+
+def train_run_name(trial_id: str) -> str:
+    """The name (folder under the experiment's ``train/``) of a trial's Train run."""
+    return f"train-{trial_id}"
 
 
 def _train_entry(config: dict[str, Any], *, task: Task, context: dict) -> None:
@@ -52,6 +57,37 @@ class Resources:
         )
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What a run does when one of its Train workers (or the worker's node) dies.
+
+    Every epoch rank 0 checkpoints the run's whole training state to the experiment's
+    storage (``hmgray.training.checkpoint``; Ray keeps the last ``keep`` of them and
+    deletes older ones). On a failure Ray Train restarts the worker group and the run
+    goes on from the last whole checkpoint: at most ``max_failures`` times for failures
+    (a worker that raised, or died without a preemption notice), and without limit for
+    preemptions (a node the cloud reclaimed, as Ray's preemption watcher sees it: these
+    are not counted against ``max_failures``; ``max_preemptions`` = -1). A failure that
+    comes back every time (a bug) fails the run after ``max_failures`` retries, each of
+    which costs one worker start and the epoch it was in, since it starts from the
+    checkpoint. ``checkpoint=False`` turns checkpointing off (benchmarks); a retry then
+    starts over.
+    """
+
+    max_failures: int = 2
+    max_preemptions: int = -1
+    checkpoint: bool = True
+    keep: int = 2
+
+    def failure_config(self) -> FailureConfig:
+        return FailureConfig(
+            max_failures=self.max_failures, max_preemption_failures=self.max_preemptions
+        )
+
+    def checkpoint_config(self) -> CheckpointConfig:
+        return CheckpointConfig(num_to_keep=self.keep)
+
+
 def run_trial(
     config: dict[str, Any],
     *,
@@ -60,6 +96,7 @@ def run_trial(
     context: dict,
     resources: Resources,
     train_storage: str,
+    recovery: Recovery = Recovery(),
 ) -> None:
     """Tune function trainable: train ``config`` on Ray Train and report every epoch.
 
@@ -77,6 +114,7 @@ def run_trial(
     flat["_train_rows"] = datasets[split].count()  # sizes the LR schedule
     trial_id = tune.get_context().get_trial_id()
     wanted = ("val", "test") if flat.get("eval_test") else ("val",)
+    flat["_checkpoint"] = recovery.checkpoint
     flat["_fit_t"] = time.time()  # a start-up mark (hmgray.training.worker)
     trainer = TorchTrainer(
         functools.partial(_train_entry, task=task, context=context),
@@ -90,9 +128,11 @@ def run_trial(
         # (benchmarks/trial_startup.py).
         dataset_config=DataConfig(datasets_to_split=["train"] if resources.num_workers > 1 else []),
         run_config=RunConfig(
-            name=f"train-{trial_id}",
+            name=train_run_name(trial_id),
             storage_path=train_storage,
             callbacks=[TuneReportCallback()],
+            failure_config=recovery.failure_config(),
+            checkpoint_config=recovery.checkpoint_config(),
         ),
     )
     trainer.fit()

@@ -25,9 +25,11 @@ from hmgray.task import Task
 
 __all__ = [
     "evaluate",
+    "get_rng_state",
     "in_memory_batches",
     "make_optimizer",
     "seed_everything",
+    "set_rng_state",
     "to_device",
     "train_epoch",
 ]
@@ -42,6 +44,28 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def get_rng_state() -> dict[str, Any]:
+    """The state of every generator :func:`seed_everything` seeds (for a checkpoint)."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Put back the generators' state from :func:`get_rng_state` (a resumed run goes on
+    drawing what an uninterrupted one would have)."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def to_device(batch: dict, device: torch.device | str) -> Batch:

@@ -28,7 +28,16 @@ the model, optimiser and schedule were built, ``shards`` the dataset shards were
 ``first_batch`` the first training batch arrived; ``benchmarks/trial_startup.py`` cuts
 them into phases) and ``worker_pg`` (the id of this worker's
 placement group, which :class:`hmgray.search.reaper.PlacementGroupReaper` removes when
-Tune stops the trial).
+Tune stops the trial), ``restarts`` (how many times this run went on from a checkpoint
+after its worker group died) and ``resumed_from`` (the epoch of the last checkpoint it went
+on from; 0 when it never did).
+
+Checkpoints (``hmgray.training.checkpoint``): unless the config's ``_checkpoint`` is false,
+rank 0 attaches the run's whole training state to every epoch's report. A run that starts
+with a checkpoint (Ray Train restarted its workers after a failure, or Tune restarted the
+trial on ``--resume``) loads it, checks it is whole, and goes on with the epoch after it:
+same data order (the shuffle seed is the epoch's), same random generators, the schedule
+where it was, the curve so far, the start-up figures of its first attempt.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import ray.train.torch
 import torch
 
 from hmgray.task import Task
+from hmgray.training import checkpoint as ckpt
 from hmgray.training import loop
 from hmgray.training.settings import split_config, worker_batch_size
 
@@ -69,7 +79,12 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
     marks = {"trial": driver_t0}  # start-up marks (module docstring)
     marks.update({k: float(config[f"_{k}_t"]) for k in MARKS_FROM_DRIVER if f"_{k}_t" in config})
     model = task.build_model(model_cfg, context)
+    resumed, skipped = ckpt.load_latest(ray.train.get_checkpoint())
+    if resumed is not None:  # into the bare model, before DDP wraps it
+        model.load_state_dict(resumed["model"])
     world = ray.train.get_context().get_world_size()
+    rank = ray.train.get_context().get_world_rank()
+    keep_checkpoints = bool(config.get("_checkpoint", True))
     batch_size = worker_batch_size(settings.batch_size, world)
     # Several workers: DDP. An arm may build a stage whose parameters a batch leaves
     # unused (a switched-off branch); DDP must not wait for their gradients.
@@ -88,6 +103,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
         pct_start=0.15,
     )
 
+    restarts, first_epoch = 0, 0
     marks["model"] = time.time()
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -125,13 +141,46 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
         if settings.eval_every_steps > 0 and step % settings.eval_every_steps == 0:
             validate()
 
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        loop.set_rng_state(resumed["rng"])
+        first_epoch, step, steps_per_pass = (
+            resumed["epoch"],
+            resumed["step"],
+            resumed["steps_per_pass"],
+        )
+        curve = resumed["curve"]
+        startup_s, marks = resumed["startup_s"], resumed["marks"]
+        restarts = resumed["restarts"] + 1
+    elif skipped:
+        # every checkpoint of the run was torn: it starts over, which it says
+        restarts = 1
+
+    def save(epoch_done: int) -> dict:
+        """The run's state after ``epoch_done`` epochs (the checkpoint's contents)."""
+        bare = getattr(model, "module", model)  # DDP wraps the model
+        return {
+            "epoch": epoch_done,
+            "step": step,
+            "steps_per_pass": steps_per_pass,
+            "model": bare.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": loop.get_rng_state(),
+            "curve": curve,
+            "startup_s": startup_s,
+            "marks": marks,
+            "restarts": restarts,
+        }
+
     pre_train_s = 0.0  # time spent before the first batch that is not start-up
-    if settings.eval_every_steps > 0:
+    if settings.eval_every_steps > 0 and resumed is None:
         t0 = time.time()
         validate()  # step 0: the untrained model
         pre_train_s = time.time() - t0
 
-    for epoch in range(settings.epochs):
+    for epoch in range(first_epoch, settings.epochs):
         batches = train_shard.iter_torch_batches(
             batch_size=batch_size,
             local_shuffle_buffer_size=4 * batch_size,
@@ -151,7 +200,9 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             scheduler=scheduler,
             after_step=after_step,
         )
-        if epoch == 0:  # the epoch coordinate of the first epoch's points, now computable
+        if (
+            epoch == first_epoch and not steps_per_pass
+        ):  # the epoch coordinate of the first epoch's points, now computable
             steps_per_pass = max(step, 1)
             curve["epoch"] = [round(s / steps_per_pass, 4) for s in curve["step"]]
         if startup_s is None:
@@ -181,8 +232,22 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             world_size=world,
             startup_marks=json.dumps(marks),
             val_curve=json.dumps(curve, allow_nan=True),
+            restarts=restarts,
+            resumed_from=resumed["epoch"] if resumed is not None else 0,
         )
-        ray.train.report(metrics)
+        if not keep_checkpoints:
+            ray.train.report(metrics)
+            continue
+        # Only rank 0 writes (every rank holds the same weights after DDP's all-reduce);
+        # every rank reports, as Ray Train requires.
+        with ckpt.scratch_dir() as tmp:
+            saved = None
+            if rank == 0:
+                ckpt.write_state(tmp, save(epoch + 1))
+                saved = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(
+                metrics, checkpoint=saved, checkpoint_dir_name=ckpt.dir_name(epoch + 1)
+            )
 
 
 class ReplayBatches:

@@ -296,6 +296,28 @@ def copy_files(local: str, uri: str, max_bytes: int | None = None) -> int:
     return n
 
 
+def fetch_files(uri: str, local: str) -> int:
+    """Copy the files of the storage folder ``uri`` (not its subfolders) into the local
+    folder ``local``; returns how many. ``--resume`` of a remote experiment fetches its
+    Optuna journals this way, so that the journals it uploads at the end still hold the
+    trials from before the interruption."""
+    import pyarrow.fs as pafs
+
+    from hmgray import storage
+
+    fs, path = storage.resolve(uri)
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    os.makedirs(local, exist_ok=True)
+    n = 0
+    for info in infos:
+        if info.type == pafs.FileType.File:
+            data = storage.read_bytes(storage.join(uri, info.base_name))
+            with open(os.path.join(local, info.base_name), "wb") as f:
+                f.write(data)
+            n += 1
+    return n
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -427,6 +449,8 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     journal_dir = storage.join(root, "optuna")
     if "://" in root:  # journals are local files: kept beside the logs, uploaded at the end
         journal_dir = tempfile.mkdtemp(prefix="hmgray-optuna-")
+        if args.resume:  # go on with the stored journals, not fresh ones
+            fetch_files(storage.join(root, "optuna"), journal_dir)
     plan = dataclasses.replace(plan, journal_dir=journal_dir)
     say(
         f"plan: arms {', '.join(plan.arms)}; {plan.num_samples} search trials per arm; "

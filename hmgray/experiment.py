@@ -205,16 +205,27 @@ def prepare_data(ctx: Context, root: str) -> str | None:
     return generated
 
 
-def run_slots(args: argparse.Namespace, resources: Mapping[str, float]):
+def run_slots(
+    args: argparse.Namespace,
+    resources: Mapping[str, float],
+    ceiling: Mapping[str, float] | None = None,
+):
     """Runs at once and each run's Train worker resources, from the flags and the cluster.
 
     ``--max-concurrent`` wins; else as many runs as the GPUs hold ``--workers-per-trial``
     workers of ``--gpus-per-trial`` each, or as the CPUs hold that many workers of one CPU.
     On CPUs each worker gets one core's worth at most, less the trial drivers' 0.01 CPU
-    each, so that the concurrent runs fit the CPUs exactly.
+    each, so that the concurrent runs fit the CPUs exactly. ``ceiling`` (an autoscaling
+    cluster's configured maximum, :func:`hmgray.ray_runtime.autoscaler_ceiling`) sizes
+    the runs instead of the resources present where it is larger: a cluster whose GPU
+    workers are not up yet would otherwise run one run at a time.
     """
     from hmgray.training.driver import Resources
 
+    if ceiling:
+        resources = {
+            k: max(resources.get(k, 0.0), ceiling.get(k, 0.0)) for k in {*resources, *ceiling}
+        }
     gpus, workers = args.gpus_per_trial, args.workers_per_trial
     cpus = resources.get("CPU", 1.0)
     if args.max_concurrent:
@@ -229,6 +240,45 @@ def run_slots(args: argparse.Namespace, resources: Mapping[str, float]):
     return concurrent, Resources(
         num_workers=workers, cpus_per_worker=round(cpu_per_worker, 2), gpus_per_worker=gpus
     )
+
+
+def _withdraw_autoscaler_request() -> None:
+    """Withdraw what the experiment asked the autoscaler for (``ask_autoscaler``), however
+    it ended: a standing request would keep the cluster's nodes up."""
+    import ray
+
+    from hmgray.ray_runtime import ask_autoscaler, autoscaler_ceiling, cluster_address
+
+    if cluster_address() and ray.is_initialized() and autoscaler_ceiling():
+        try:
+            ask_autoscaler([])
+        except Exception as exc:  # the experiment's own outcome matters more
+            say(f"warning: could not withdraw the request to the autoscaler: {exc}")
+
+
+def autoscaled_slots(args, resources, ceiling, most_runs: int):
+    """``run_slots`` on a cluster that may autoscale, and what it asks the autoscaler for.
+
+    Returns (runs at once, each run's resources, the bundles to request, a phrase for the
+    start-up line saying what the concurrency came from). With ``--max-concurrent`` or
+    no autoscaler (``ceiling`` None) nothing is requested. Otherwise the concurrency
+    comes from the larger of the resources present and the ceiling, capped at
+    ``most_runs`` (the largest stage: nothing runs more at once), and the bundles are
+    every Train worker of that many runs, so the autoscaler starts the nodes for all of
+    them at once.
+    """
+    if args.max_concurrent or not ceiling:
+        concurrent, res = run_slots(args, resources)
+        why = "--max-concurrent" if args.max_concurrent else "the resources present"
+        return concurrent, res, [], why
+    concurrent, res = run_slots(args, resources, ceiling)
+    concurrent = max(1, min(concurrent, most_runs))
+    bundle = {"CPU": res.cpus_per_worker}
+    if res.gpus_per_worker > 0:
+        bundle["GPU"] = res.gpus_per_worker
+    bundles = [dict(bundle) for _ in range(concurrent * res.num_workers)]
+    shown = ", ".join(f"{v:g} {k}" for k, v in sorted(ceiling.items()) if k in ("CPU", "GPU"))
+    return concurrent, res, bundles, f"the autoscaler's maximum ({shown})"
 
 
 def sequential_design(ctx: Context):
@@ -388,6 +438,7 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
             try:
                 return _run_on_ray(exp, ctx, name, root, resources, t_start)
             finally:
+                _withdraw_autoscaler_request()
                 ray.shutdown()  # a failed run must not leave a local Ray behind
     finally:
         if local_logs != logs_uri:
@@ -429,7 +480,7 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     import analysis
     from hmgray import storage
     from hmgray.data.ray_dataset import decode, decoded_splits
-    from hmgray.ray_runtime import cluster_address
+    from hmgray.ray_runtime import ask_autoscaler, autoscaler_ceiling, cluster_address
     from hmgray.results import error_summary, git_commit, write_results
     from hmgray.search.ablation import run_confirmation, run_search
 
@@ -444,7 +495,14 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
         )
     say(f"decoded and materialised {len(datasets)} datasets in Ray Data in {time.time() - t:.1f}s")
 
-    concurrent, run_resources = run_slots(args, resources)
+    most_runs = max(args.num_samples, len(args.arms) * len(args.seeds))
+    ceiling = autoscaler_ceiling() if cluster_address() else None
+    concurrent, run_resources, bundles, sized_by = autoscaled_slots(
+        args, resources, ceiling, most_runs
+    )
+    if bundles:  # withdrawn when the experiment ends (below), so the cluster can shrink
+        ask_autoscaler(bundles)
+        say(f"asked the autoscaler for {len(bundles)} Train worker bundles of {bundles[0]}")
     plan, conditions = _plan(exp, ctx, name, max_concurrent=concurrent, resources=run_resources)
     journal_dir = storage.join(root, "optuna")
     if "://" in root:  # journals are local files: kept beside the logs, uploaded at the end
@@ -454,7 +512,8 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     plan = dataclasses.replace(plan, journal_dir=journal_dir)
     say(
         f"plan: arms {', '.join(plan.arms)}; {plan.num_samples} search trials per arm; "
-        f"seeds {list(plan.seeds)}; {plan.epochs} epochs; {concurrent} runs at once"
+        f"seeds {list(plan.seeds)}; {plan.epochs} epochs; {concurrent} runs at once "
+        f"(sized by {sized_by})"
         + (
             f", each on {run_resources.num_workers} Train workers (data parallel)"
             if run_resources.num_workers > 1

@@ -54,3 +54,46 @@ def init_ray(
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
     return ray.cluster_resources()
+
+
+def autoscaler_ceiling() -> dict[str, float] | None:
+    """What the cluster may grow to: the autoscaler's configured maximum, per resource.
+
+    The autoscaler reports its cluster config (node types, their resources, min and max
+    counts, the cluster-wide ``max_resources``) to the GCS; the maximum of a resource is
+    the sum over node types of ``max_count`` x the type's amount, capped by
+    ``max_resources``. Read with ``ray._private.state.state.get_max_resources_from_cluster_config``,
+    the function Ray Data's own autoscaling uses (private in Ray 2.60, hence the
+    guard). None when no node type can scale up (a fixed cluster, an embedded Ray) or
+    the config is not there; an unlimited maximum (``max_workers: -1``) reads as None
+    too, since nothing can be sized from it.
+    """
+    try:
+        import ray._private.state as ray_state
+
+        config = ray_state.state.get_cluster_config()
+        if config is None or not any(
+            g.max_count == -1 or g.max_count > g.min_count
+            for g in config.node_group_configs
+            if g.resources and g.max_count != 0
+        ):
+            return None
+        most = ray_state.state.get_max_resources_from_cluster_config() or {}
+    except Exception:  # a private API: never let it stop an experiment
+        return None
+    if not most or any(v >= 2**62 for v in most.values()):
+        return None
+    return {k: float(v) for k, v in most.items()}
+
+
+def ask_autoscaler(bundles: list[dict[str, float]]) -> None:
+    """Ask the autoscaler for room for ``bundles`` now (``ray.autoscaler.sdk.request_resources``:
+    it scales up at once instead of one pending placement group at a time). The request
+    stands until replaced: ``ask_autoscaler([])`` withdraws it, so the cluster can scale
+    down when the experiment ends."""
+    from ray.autoscaler.sdk import request_resources
+
+    if bundles:
+        request_resources(bundles=bundles)
+    else:
+        request_resources(num_cpus=0, bundles=[])

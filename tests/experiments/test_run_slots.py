@@ -54,3 +54,48 @@ def test_a_batch_that_does_not_split_is_refused_before_ray_starts(tmp_path):
     assert "batch_size 16 does not split evenly over 3 Train workers" in run.stderr
     assert "--workers-per-trial" in run.stderr and "Ray's output" not in run.stdout
     assert not (tmp_path / "odd").exists()  # the generated data went with it
+
+
+def test_an_autoscaling_cluster_is_sized_by_what_it_may_grow_to():
+    from hmgray.experiment import autoscaled_slots
+
+    present = {"CPU": 8.0}  # the head only: no GPU worker is up yet
+    ceiling = {"CPU": 24.0, "GPU": 4.0}  # e.g. head + 0..4 one-GPU workers
+    args = _args(gpus=0.5)
+    concurrent, res, bundles, why = autoscaled_slots(args, present, ceiling, most_runs=16)
+    assert concurrent == 8 and res.gpus_per_worker == 0.5
+    assert bundles == [{"CPU": 1.0, "GPU": 0.5}] * 8 and "autoscaler's maximum" in why
+    assert "4 GPU" in why
+    # capped at the largest stage; every worker of every run is asked for
+    concurrent, _, bundles, _ = autoscaled_slots(_args(gpus=0.5, workers=2), present, ceiling, 3)
+    assert concurrent == 3 and len(bundles) == 6  # 4 runs fit; the largest stage has 3
+    assert autoscaled_slots(args, present, ceiling, most_runs=3)[0] == 3
+    # without a GPU present and without a ceiling: one run at a time, nothing asked
+    concurrent, _, bundles, why = autoscaled_slots(args, present, None, most_runs=16)
+    assert (concurrent, bundles, why) == (1, [], "the resources present")
+    # --max-concurrent wins and asks for nothing
+    concurrent, _, bundles, why = autoscaled_slots(
+        _args(gpus=0.5, max_concurrent=5), present, ceiling, 16
+    )
+    assert (concurrent, bundles, why) == (5, [], "--max-concurrent")
+
+
+def test_the_autoscaler_ceiling_is_read_from_the_cluster_config(monkeypatch):
+    import ray._private.state as ray_state
+    from ray.core.generated import autoscaler_pb2
+
+    from hmgray.ray_runtime import autoscaler_ceiling
+
+    config = autoscaler_pb2.ClusterConfig()
+    head = config.node_group_configs.add(name="head", min_count=1, max_count=1)
+    head.resources["CPU"] = 8
+    gpu = config.node_group_configs.add(name="gpu", min_count=0, max_count=4)
+    gpu.resources.update({"CPU": 4, "GPU": 1})
+    monkeypatch.setattr(ray_state.state, "get_cluster_config", lambda: config)
+    assert autoscaler_ceiling() == {"CPU": 24.0, "GPU": 4.0}
+    gpu.max_count = 0  # nothing can scale up: a fixed cluster
+    assert autoscaler_ceiling() is None
+    gpu.max_count = -1  # unlimited: nothing to size by
+    assert autoscaler_ceiling() is None
+    monkeypatch.setattr(ray_state.state, "get_cluster_config", lambda: None)
+    assert autoscaler_ceiling() is None

@@ -56,34 +56,72 @@ def init_ray(
     return ray.cluster_resources()
 
 
+AUTOSCALING_CONFIG_ENV = "HMGRAY_AUTOSCALING_CONFIG"
+BOOTSTRAP_CONFIG = "~/ray_bootstrap_config.yaml"  # where `ray up` puts it on the head
+
+
 def autoscaler_ceiling() -> dict[str, float] | None:
     """What the cluster may grow to: the autoscaler's configured maximum, per resource.
 
-    The autoscaler reports its cluster config (node types, their resources, min and max
-    counts, the cluster-wide ``max_resources``) to the GCS; the maximum of a resource is
-    the sum over node types of ``max_count`` x the type's amount, capped by
-    ``max_resources``. Read with ``ray._private.state.state.get_max_resources_from_cluster_config``,
-    the function Ray Data's own autoscaling uses (private in Ray 2.60, hence the
-    guard). None when no node type can scale up (a fixed cluster, an embedded Ray) or
-    the config is not there; an unlimited maximum (``max_workers: -1``) reads as None
-    too, since nothing can be sized from it.
+    From, in order: the cluster config an autoscaler reports to the GCS (KubeRay and
+    autoscaler v2 do; read with ``ray._private.state.state.get_max_resources_from_cluster_config``,
+    the function Ray Data's own autoscaling uses, private in Ray 2.60, hence the guard);
+    else the cluster launcher config the autoscaler runs with, read on this node (a job's
+    driver runs on the head): ``$HMGRAY_AUTOSCALING_CONFIG`` or ``~/ray_bootstrap_config.yaml``
+    (:func:`ceiling_from_launcher_config`). None when no node type can scale up (a fixed
+    cluster, an embedded Ray) or neither is there; an unlimited maximum
+    (``max_count: -1``) reads as None too, since nothing can be sized from it.
     """
     try:
         import ray._private.state as ray_state
 
         config = ray_state.state.get_cluster_config()
-        if config is None or not any(
-            g.max_count == -1 or g.max_count > g.min_count
-            for g in config.node_group_configs
-            if g.resources and g.max_count != 0
-        ):
-            return None
-        most = ray_state.state.get_max_resources_from_cluster_config() or {}
+        if config is not None and config.node_group_configs:
+            if not any(
+                g.max_count == -1 or g.max_count > g.min_count
+                for g in config.node_group_configs
+                if g.resources and g.max_count != 0
+            ):
+                return None
+            most = ray_state.state.get_max_resources_from_cluster_config() or {}
+            if not most or any(v >= 2**62 for v in most.values()):
+                return None
+            return {k: float(v) for k, v in most.items()}
     except Exception:  # a private API: never let it stop an experiment
-        return None
-    if not most or any(v >= 2**62 for v in most.values()):
-        return None
-    return {k: float(v) for k, v in most.items()}
+        pass
+    path = os.path.expanduser(os.environ.get(AUTOSCALING_CONFIG_ENV) or BOOTSTRAP_CONFIG)
+    if os.path.isfile(path):
+        return ceiling_from_launcher_config(path)
+    return None
+
+
+def ceiling_from_launcher_config(path: str) -> dict[str, float] | None:
+    """The most of each resource a cluster launcher config (``cluster/aws-gpu.yaml``,
+    ``cluster/fake-multinode.yaml``) lets the cluster have: the head type's resources plus,
+    for every worker type, its ``max_workers`` (at most the cluster's ``max_workers``)
+    times its resources. A type whose resources are left to detection (``{}``) adds
+    nothing. None when no worker type can scale up."""
+    import yaml
+
+    with open(path) as f:
+        config = yaml.safe_load(f) or {}
+    types = config.get("available_node_types") or {}
+    head = config.get("head_node_type")
+    cap = config.get("max_workers")
+    total: dict[str, float] = {}
+    scalable = False
+    for name, spec in types.items():
+        spec = spec or {}
+        if name == head:
+            count = 1
+        else:
+            count = int(spec.get("max_workers", cap if cap is not None else 0))
+            if cap is not None:
+                count = min(count, int(cap))
+            scalable |= count > int(spec.get("min_workers", 0))
+        for k, v in (spec.get("resources") or {}).items():
+            total[k] = total.get(k, 0.0) + count * float(v)
+    return total if scalable and total else None
 
 
 def ask_autoscaler(bundles: list[dict[str, float]]) -> None:

@@ -46,6 +46,31 @@ def test_launcher_config_passes_rays_own_checks():
     assert gpu[0]["node_config"]["InstanceType"].startswith(("g5.", "g6.", "p"))
 
 
+def test_the_fake_multinode_config_mirrors_the_aws_one():
+    """cluster/fake-multinode.yaml (tests/ray/test_autoscaling.py) passes Ray's schema and
+    has aws-gpu.yaml's worker node type, with the same resources, min 0."""
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    schema = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
+    fake, aws = _load("fake-multinode.yaml"), _load("aws-gpu.yaml")
+    jsonschema.validate(fake, schema)
+    validate_config(prepare_config(fake))
+    f, a = fake["available_node_types"]["gpu"], aws["available_node_types"]["gpu"]
+    assert {k: v for k, v in f["resources"].items() if k != "object_store_memory"} == a["resources"]
+    assert f["min_workers"] == a["min_workers"] == 0 and 1 <= f["max_workers"] <= a["max_workers"]
+    head = fake["available_node_types"][fake["head_node_type"]]
+    assert head["resources"] == {"CPU": 0}  # no trial resources on the head
+
+
+def test_the_autoscalers_maximum_is_read_from_a_launcher_config():
+    from hmgray.ray_runtime import ceiling_from_launcher_config
+
+    # aws: the head's resources are detected ({}), 4 g5.xlarge workers of 4 CPUs, 1 GPU
+    assert ceiling_from_launcher_config(str(CLUSTER / "aws-gpu.yaml")) == {"CPU": 16, "GPU": 4}
+    fake = ceiling_from_launcher_config(str(CLUSTER / "fake-multinode.yaml"))
+    assert (fake["CPU"], fake["GPU"]) == (8, 2)
+
+
 def test_launcher_installs_torch_then_the_project_and_uses_token_auth():
     config = _load("aws-gpu.yaml")
     for key in ("head_setup_commands", "worker_setup_commands"):
@@ -109,7 +134,9 @@ def test_runtime_env_ships_the_code_and_nothing_else(tmp_path):
     assert out.stat().st_size < 5 * 2**20  # Ray refuses packages over 500 MiB; ours is tiny
 
 
-@pytest.mark.parametrize("name", ["aws-gpu.yaml", "runtime_env.yaml", "kuberay-rayjob.yaml"])
+@pytest.mark.parametrize(
+    "name", ["aws-gpu.yaml", "fake-multinode.yaml", "runtime_env.yaml", "kuberay-rayjob.yaml"]
+)
 def test_no_secrets_or_placeholders_leak(name):
     text = (CLUSTER / name).read_text()
     assert "AKIA" not in text and "aws_secret_access_key" not in text.lower()

@@ -22,38 +22,30 @@ __all__ = [
 ]
 
 
-def positive_int(flag: str) -> Callable[[str], int]:
-    """A parser for ``flag`` that accepts integers > 0."""
+def _int_at_least(flag: str, low: int, what: str) -> Callable[[str], int]:
+    """A parser for ``flag`` that accepts integers >= ``low``; ``what`` names them in
+    the error ("a positive integer")."""
 
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be a positive integer, got {text!r}"
-            ) from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be a positive integer, got {v}")
+            raise argparse.ArgumentTypeError(f"{flag} must be {what}, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{flag} must be {what}, got {v}")
         return v
 
     return parse
+
+
+def positive_int(flag: str) -> Callable[[str], int]:
+    """A parser for ``flag`` that accepts integers > 0."""
+    return _int_at_least(flag, 1, "a positive integer")
 
 
 def non_negative_int(flag: str) -> Callable[[str], int]:
     """A parser for ``flag`` that accepts integers >= 0."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be an integer >= 0, got {text!r}"
-            ) from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 0, got {v}")
-        return v
-
-    return parse
+    return _int_at_least(flag, 0, "an integer >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -243,17 +243,14 @@ def run_slots(
 
 
 def _withdraw_autoscaler_request() -> None:
-    """Withdraw what the experiment asked the autoscaler for (``ask_autoscaler``), however
-    it ended: a standing request would keep the cluster's nodes up."""
-    import ray
+    """Withdraw what the experiment asked the autoscaler for, however it ended: a
+    standing request would keep the cluster's nodes up."""
+    from hmgray.ray_runtime import withdraw_autoscaler_request
 
-    from hmgray.ray_runtime import ask_autoscaler, autoscaler_ceiling, cluster_address
-
-    if cluster_address() and ray.is_initialized() and autoscaler_ceiling():
-        try:
-            ask_autoscaler([])
-        except Exception as exc:  # the experiment's own outcome matters more
-            say(f"warning: could not withdraw the request to the autoscaler: {exc}")
+    try:
+        withdraw_autoscaler_request()
+    except Exception as exc:  # the experiment's own outcome matters more
+        say(f"warning: could not withdraw the request to the autoscaler: {exc}")
 
 
 def autoscaled_slots(args, resources, ceiling, most_runs: int):

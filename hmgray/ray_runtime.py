@@ -74,14 +74,11 @@ def autoscaler_ceiling() -> dict[str, float] | None:
     """
     try:
         import ray._private.state as ray_state
+        from ray.data._internal.cluster_autoscaler.util import is_autoscaling_enabled
 
         config = ray_state.state.get_cluster_config()
         if config is not None and config.node_group_configs:
-            if not any(
-                g.max_count == -1 or g.max_count > g.min_count
-                for g in config.node_group_configs
-                if g.resources and g.max_count != 0
-            ):
+            if not is_autoscaling_enabled():
                 return None
             most = ray_state.state.get_max_resources_from_cluster_config() or {}
             if not most or any(v >= 2**62 for v in most.values()):
@@ -124,14 +121,26 @@ def ceiling_from_launcher_config(path: str) -> dict[str, float] | None:
     return total if scalable and total else None
 
 
+_standing_request = False  # whether this process has a request before the autoscaler
+
+
 def ask_autoscaler(bundles: list[dict[str, float]]) -> None:
     """Ask the autoscaler for room for ``bundles`` now (``ray.autoscaler.sdk.request_resources``:
     it scales up at once instead of one pending placement group at a time). The request
-    stands until replaced: ``ask_autoscaler([])`` withdraws it, so the cluster can scale
-    down when the experiment ends."""
+    stands until replaced: :func:`withdraw_autoscaler_request` withdraws it, so the
+    cluster can scale down when the experiment ends."""
+    global _standing_request
     from ray.autoscaler.sdk import request_resources
 
-    if bundles:
-        request_resources(bundles=bundles)
-    else:
+    request_resources(bundles=bundles)
+    _standing_request = bool(bundles)
+
+
+def withdraw_autoscaler_request() -> None:
+    """Withdraw this process's standing request (:func:`ask_autoscaler`), if it made one."""
+    global _standing_request
+    from ray.autoscaler.sdk import request_resources
+
+    if _standing_request and ray.is_initialized():
         request_resources(num_cpus=0, bundles=[])
+    _standing_request = False

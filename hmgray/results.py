@@ -147,6 +147,13 @@ def _num(v: Any) -> float:
     return f
 
 
+def epochs_done(result: dict[str, Any]) -> int:
+    """Epochs a run has done: the epoch it last reported. A run that Tune restarted on
+    ``--resume`` went on from its checkpoint, so Tune's ``training_iteration`` (its count
+    of the reports) can be smaller; results without ``epoch`` fall back to it."""
+    return int(result.get("epoch") or result.get("training_iteration") or 0)
+
+
 def run_row(
     *,
     experiment: str,
@@ -167,9 +174,7 @@ def run_row(
     copy from ``metrics`` (NaN where absent).
     """
     cj = config_json(config)
-    # epochs done: the epoch the run last reported (a run Tune restarted on --resume went
-    # on from its checkpoint, so Tune's count of its reports can be smaller)
-    iters = int(metrics.get("epoch") or metrics.get("training_iteration") or 0)
+    iters = epochs_done(metrics)
     curve = metrics.get("val_curve")
     row = {
         "experiment": experiment,

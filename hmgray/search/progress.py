@@ -15,6 +15,7 @@ from typing import Any
 from ray import tune
 
 from hmgray.console import say
+from hmgray.results import epochs_done
 from hmgray.search.spaces import Space, to_optuna
 
 
@@ -112,7 +113,7 @@ class OptunaJournal(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         value = result.get(self.metric)
         if isinstance(value, (int, float)) and math.isfinite(value):
-            step = int(result.get("epoch") or result.get("training_iteration", 0))
+            step = epochs_done(result)
             self.history.setdefault(trial.trial_id, {})[step] = float(value)
 
     def _add(self, trial, failed: bool) -> None:
@@ -126,7 +127,7 @@ class OptunaJournal(tune.Callback):
         State = optuna.trial.TrialState
         state = State.FAIL
         if ok:
-            done = int(last.get("epoch") or last.get("training_iteration", 0)) >= self.max_t
+            done = epochs_done(last) >= self.max_t
             state = State.COMPLETE if done else State.PRUNED
         frozen = optuna.trial.create_trial(
             params=params,

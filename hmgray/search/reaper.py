@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 
-import pyarrow.fs as pafs
 import ray
 from ray import tune
 from ray._raylet import PlacementGroupID
@@ -79,18 +78,12 @@ class CheckpointPruner(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         from hmgray import storage
-        from hmgray.training.checkpoint import DIR_PREFIX
+        from hmgray.training.checkpoint import epoch_dirs
         from hmgray.training.driver import train_run_name
 
         run = storage.join(self.train_storage, train_run_name(trial.trial_id))
         try:
-            fs, path = storage.resolve(run)
-            infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-            names = sorted(
-                i.base_name
-                for i in infos
-                if i.type == pafs.FileType.Directory and i.base_name.startswith(DIR_PREFIX)
-            )
+            names = epoch_dirs(*storage.resolve(run))
             for name in names[: max(0, len(names) - self.keep)]:
                 storage.remove(storage.join(run, name))
         except Exception as exc:  # never let clean-up fail the experiment

@@ -97,22 +97,31 @@ def read_state(directory: str | os.PathLike) -> dict[str, Any]:
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
+def epoch_dirs(fs, path: str) -> list[str]:
+    """Names of the epoch checkpoint folders of the run folder ``path`` on the pyarrow
+    filesystem ``fs``, oldest first (Ray's own files beside them are left out); none
+    when the folder is missing."""
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(
+        i.base_name
+        for i in infos
+        if i.type == pafs.FileType.Directory and i.base_name.startswith(DIR_PREFIX)
+    )
+
+
 def _older_siblings(checkpoint) -> list:
     """The run's other checkpoint directories older than ``checkpoint``, newest first,
     as ``ray.train.Checkpoint`` objects on the same filesystem."""
-    import pyarrow.fs as pafs
     from ray.train import Checkpoint
 
     parent, name = checkpoint.path.rstrip("/").rsplit("/", 1)
     try:
-        infos = checkpoint.filesystem.get_file_info(pafs.FileSelector(parent))
-    except (OSError, FileNotFoundError):
+        names = epoch_dirs(checkpoint.filesystem, parent)
+    except OSError:
         return []
-    names = sorted(
-        (i.base_name for i in infos if i.type == pafs.FileType.Directory),
-        reverse=True,
-    )
-    older = [n for n in names if n.startswith(DIR_PREFIX) and n < name]
+    older = [n for n in reversed(names) if n < name]
     return [Checkpoint(f"{parent}/{n}", filesystem=checkpoint.filesystem) for n in older]
 
 
@@ -130,7 +139,7 @@ def load_latest(checkpoint) -> tuple[dict[str, Any] | None, list[str]]:
         except TornCheckpoint as exc:
             logger.warning("skipping a torn checkpoint: %s", exc)
             skipped.append(str(exc))
-        except (OSError, FileNotFoundError) as exc:
+        except OSError as exc:
             skipped.append(f"{candidate.path}: unreadable ({exc!r})")
     return None, skipped
 

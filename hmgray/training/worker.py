@@ -84,7 +84,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
         model.load_state_dict(resumed["model"])
     world = ray.train.get_context().get_world_size()
     rank = ray.train.get_context().get_world_rank()
-    keep_checkpoints = bool(config.get("_checkpoint", True))
+    checkpointing = bool(config.get("_checkpoint", True))
     batch_size = worker_batch_size(settings.batch_size, world)
     # Several workers: DDP. An arm may build a stage whose parameters a batch leaves
     # unused (a switched-off branch); DDP must not wait for their gradients.
@@ -200,9 +200,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             scheduler=scheduler,
             after_step=after_step,
         )
-        if (
-            epoch == first_epoch and not steps_per_pass
-        ):  # the epoch coordinate of the first epoch's points, now computable
+        if not steps_per_pass:  # the epoch coordinate of the first epoch's points, now computable
             steps_per_pass = max(step, 1)
             curve["epoch"] = [round(s / steps_per_pass, 4) for s in curve["step"]]
         if startup_s is None:
@@ -235,18 +233,17 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
             restarts=restarts,
             resumed_from=resumed["epoch"] if resumed is not None else 0,
         )
-        if not keep_checkpoints:
-            ray.train.report(metrics)
-            continue
         # Only rank 0 writes (every rank holds the same weights after DDP's all-reduce);
         # every rank reports, as Ray Train requires.
         with ckpt.scratch_dir() as tmp:
             saved = None
-            if rank == 0:
+            if checkpointing and rank == 0:
                 ckpt.write_state(tmp, save(epoch + 1))
                 saved = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(
-                metrics, checkpoint=saved, checkpoint_dir_name=ckpt.dir_name(epoch + 1)
+                metrics,
+                checkpoint=saved,
+                checkpoint_dir_name=ckpt.dir_name(epoch + 1) if checkpointing else None,
             )
 
 

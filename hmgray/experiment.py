@@ -43,7 +43,7 @@ from typing import Any
 
 from hmgray import cli
 from hmgray.console import console_to_log, say
-from hmgray.errors import HmgrayError
+from hmgray.errors import HmgrayError, StorageError
 
 __all__ = ["Context", "Experiment", "main"]
 
@@ -427,6 +427,7 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
     driver_log = os.path.join(local_logs, "driver.log")
     say(f"Ray's output: {storage.join(logs_uri, 'driver.log')} and {logs_uri}/ray/")
     session_logs = None
+    failure: BaseException | None = None
     try:
         with console_to_log(driver_log):
             resources = init_ray(log_to_driver=False)
@@ -434,15 +435,31 @@ def _run(exp: Experiment, args: argparse.Namespace, argv: list[str], t_start: fl
                 session_logs = os.path.realpath(RAY_LOG_DIR)
             try:
                 return _run_on_ray(exp, ctx, name, root, resources, t_start)
+            except StorageError as exc:  # mid-experiment: say how to go on
+                raise StorageError(
+                    f"{exc}\nThe experiment's storage failed; what it held stays as it was. "
+                    f"Once {root} is reachable again, the same command with --resume "
+                    f"--name {name} goes on where it stopped."
+                ) from exc
             finally:
                 _withdraw_autoscaler_request()
                 ray.shutdown()  # a failed run must not leave a local Ray behind
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        if local_logs != logs_uri:
-            copy_files(local_logs, logs_uri)
-        if session_logs:
-            copy_files(session_logs, storage.join(logs_uri, "ray"), MAX_LOG_BYTES)
-        say(f"full logs: {logs_uri}/")
+        try:
+            if local_logs != logs_uri:
+                copy_files(local_logs, logs_uri)
+            if session_logs:
+                copy_files(session_logs, storage.join(logs_uri, "ray"), MAX_LOG_BYTES)
+            say(f"full logs: {logs_uri}/")
+        except HmgrayError as exc:
+            if failure is None:
+                raise
+            # the experiment's own error is the one to report (an unreachable storage
+            # fails this copy too); the logs are still on this machine
+            say(f"the logs could not be stored ({exc}); they are in {local_logs}/")
 
 
 def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, resources):

@@ -33,7 +33,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from hmgray import storage
 from hmgray.console import say
-from hmgray.errors import ConfigError, HmgrayError
+from hmgray.errors import ConfigError, HmgrayError, StorageError
 from hmgray.results import config_json, error_text, metric_columns, run_row
 from hmgray.search.progress import OptunaJournal, Progress, fmt
 from hmgray.search.reaper import CheckpointPruner, PlacementGroupReaper
@@ -165,6 +165,16 @@ def _probe(spec: dict[str, Any]) -> Any:
     return spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
 
 
+def _fit(tuner: Callable[[], tune.Tuner], path: str):
+    """``tuner().fit()``, with Tune's storage failures (pyarrow raises ``OSError``: an
+    unreachable endpoint, a refused write) as a ``StorageError`` naming the stage's storage.
+    A run's own failures do not come here: Tune records them in the grid."""
+    try:
+        return tuner().fit()
+    except OSError as exc:
+        raise StorageError(f"Tune could not read or write {path!r}: {exc}") from exc
+
+
 def _tuner(
     run_name: str,
     trainable,
@@ -277,15 +287,18 @@ def run_search(
                 plan.journal_dir, f"search-{arm}", declared, plan.metric, plan.mode, plan.epochs
             )
         )
-    grid = _tuner(
-        f"search-{arm}",
-        _trainable(plan, datasets, context, root),
-        param_space,
-        tune_config,
-        root,
-        callbacks,
-        resume,
-    ).fit()
+    grid = _fit(
+        lambda: _tuner(
+            f"search-{arm}",
+            _trainable(plan, datasets, context, root),
+            param_space,
+            tune_config,
+            root,
+            callbacks,
+            resume,
+        ),
+        storage.join(root, f"search-{arm}"),
+    )
     rows = _rows(plan, "search", grid, provenance)
     try:
         best = grid.get_best_result(
@@ -369,15 +382,18 @@ def run_confirmation(
         CheckpointPruner(storage.join(root, "train"), keep=1),
         Progress(name, len(runs), plan.metric, plan.mode, label),
     ]
-    grid = _tuner(
-        name,
-        _trainable(plan, datasets, context, root),
-        {"run": tune.grid_search(runs)},
-        tune_config,
-        root,
-        callbacks,
-        resume,
-    ).fit()
+    grid = _fit(
+        lambda: _tuner(
+            name,
+            _trainable(plan, datasets, context, root),
+            {"run": tune.grid_search(runs)},
+            tune_config,
+            root,
+            callbacks,
+            resume,
+        ),
+        storage.join(root, name),
+    )
 
     def stage_of(cfg: dict) -> str:
         key = config_json(cfg)

@@ -10,15 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from hmgray.results import read_results
-from tests.ray.procs import run_in_new_session
+from tests.ray.procs import kill_session, run_in_new_session
 
 pytestmark = pytest.mark.ray
 
 BUCKET = "hmgray-e2e"
+OUTAGE_BOUND_S = 180  # how long the experiment may take to give up once S3 is gone
 
 
 def _free_port() -> int:
@@ -73,11 +75,29 @@ def s3_env(tmp_path_factory):
         log.close()
 
 
-def _keys(client, prefix):
+def _keys_in(client, bucket, prefix):
     keys = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", [])]
     return keys
+
+
+def _keys(client, prefix):
+    return _keys_in(client, BUCKET, prefix)
+
+
+def _results(env, uri):
+    """The rows of the results table at ``uri``, read with ``env``'s AWS settings."""
+    keep = {k: os.environ.get(k) for k in env if k.startswith("AWS_")}
+    os.environ.update({k: env[k] for k in keep})
+    try:
+        return read_results(uri)[0].to_pylist()
+    finally:
+        for k, v in keep.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _experiment(env, *extra):
@@ -129,3 +149,89 @@ def test_the_whole_experiment_lives_in_the_bucket(s3_env, tmp_path, monkeypatch)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     stored = client.get_object(Bucket=BUCKET, Key="runs/e2e/report/ladder.md")["Body"].read()
     assert (out / "ladder.md").read_bytes() == stored
+
+
+OUTAGE_BUCKET = "hmgray-outage"
+
+
+def _start_proxy(listen: int, target: int) -> subprocess.Popen:
+    """The S3 endpoint the experiment sees: a TCP forwarder to the moto server
+    (``tests/ray/tcp_proxy.py``); killing it is the outage, the bucket lives on."""
+    proxy = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("tcp_proxy.py")), str(listen), str(target)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert "forwarding" in proxy.stdout.readline()
+    return proxy
+
+
+def test_a_storage_outage_fails_naming_the_storage_and_resume_completes(s3_env):
+    """The S3 endpoint goes away while the first search is training: the experiment exits
+    non-zero naming the storage, what the bucket held stays readable, and ``--resume`` once
+    the endpoint is back records every planned run exactly once."""
+    env, client = s3_env
+    client.create_bucket(Bucket=OUTAGE_BUCKET)
+    moto_port = int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    port = _free_port()
+    outage_env = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "experiments/granularity_ablation.py", "--smoke-test",
+           "--arms", "global,full", "--storage", f"s3://{OUTAGE_BUCKET}/runs",
+           "--name", "outage"]  # fmt: skip
+
+    proxy = _start_proxy(port, moto_port)
+    run = subprocess.Popen(
+        cmd, env=outage_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        # the outage: once the first search run has checkpointed an epoch in the bucket
+        deadline = time.time() + 400
+        while time.time() < deadline and run.poll() is None:
+            keys = _keys_in(client, OUTAGE_BUCKET, "runs/outage/train/")
+            if any(k.endswith("/hmgray-checkpoint.json") for k in keys):
+                break
+            time.sleep(0.5)
+        assert run.poll() is None, "the experiment ended before the outage"
+        stored_before = set(_keys_in(client, OUTAGE_BUCKET, "runs/outage/"))
+        proxy.kill()
+        proxy.wait()
+        t_outage = time.time()
+        try:
+            out, _ = run.communicate(timeout=OUTAGE_BOUND_S + 120)
+        except subprocess.TimeoutExpired:
+            kill_session(run.pid)
+            out, _ = run.communicate()
+            pytest.fail(f"the experiment did not give up within the bound:\n{out[-4000:]}")
+        gave_up_after = time.time() - t_outage
+    finally:
+        kill_session(run.pid, grace_s=15)
+        proxy.kill()
+    print(f"outage: the experiment exited {run.returncode} after {gave_up_after:.0f}s")
+    print(out[-3000:])
+    assert run.returncode == 1, out[-4000:]
+    error = out.rsplit("\nerror: ", 1)[-1]
+    assert f"'s3://{OUTAGE_BUCKET}/runs/outage/" in error.splitlines()[0], out[-4000:]
+    assert f"Once s3://{OUTAGE_BUCKET}/runs/outage is reachable again" in error, error
+    assert "--resume --name outage" in error, error
+    assert "the logs could not be stored" in out, out[-4000:]  # and are not the error
+    # nothing stored before the outage was lost or torn
+    stored_after = set(_keys_in(client, OUTAGE_BUCKET, "runs/outage/"))
+    assert stored_before <= stored_after
+    for key in stored_before:
+        client.head_object(Bucket=OUTAGE_BUCKET, Key=key)
+
+    # the endpoint is back: --resume finishes with every planned run recorded once
+    proxy = _start_proxy(port, moto_port)
+    try:
+        again, log = run_in_new_session([*cmd, "--resume"], 600, env=outage_env)
+    finally:
+        proxy.kill()
+    if again is None:
+        pytest.fail(f"--resume did not finish:\n{log[-3000:]}")
+    assert again.returncode == 0, log[-5000:]
+    rows = _results(env, f"s3://{OUTAGE_BUCKET}/runs/outage/results.parquet")
+    assert sorted((r["stage"], r["arm"]) for r in rows) == [
+        ("confirm", "full"), ("confirm", "global"), ("search", "full"), ("search", "global")
+    ]  # fmt: skip
+    assert len({r["trial_id"] for r in rows}) == len(rows)
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]

@@ -138,3 +138,23 @@ def test_the_journal_mirrors_complete_pruned_and_failed_trials(tmp_path):
     assert states == ["COMPLETE", "PRUNED", "FAIL"]
     assert study.best_value == 25.0 and study.trials[0].params == {"lr": 1e-3}
     assert study.trials[1].intermediate_values == {1: 100.0, 2: 50.0}
+
+
+def test_a_storage_failure_in_tune_names_the_stage_storage_and_a_run_error_passes():
+    from hmgray.errors import StorageError
+    from hmgray.search.ablation import _fit
+
+    class Tuner:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def fit(self):
+            raise self.exc
+
+    refused = OSError("AWS Error NETWORK_CONNECTION during ListObjectsV2 operation")
+    with pytest.raises(StorageError, match=r"'s3://b/runs/e/search-full': AWS Error") as err:
+        _fit(lambda: Tuner(refused), "s3://b/runs/e/search-full")
+    assert err.value.__cause__ is refused
+    with pytest.raises(ZeroDivisionError):  # anything else is not called a storage failure
+        _fit(lambda: Tuner(ZeroDivisionError()), "s3://b/runs/e/search-full")
+    assert _fit(lambda: type("T", (), {"fit": lambda self: "grid"})(), "p") == "grid"

@@ -9,7 +9,7 @@ ARGS ?=
 SCRIPT ?= experiments/granularity_ablation.py
 PYTEST_ARGS ?=
 
-.PHONY: install run smoke test system-deps lint clean
+.PHONY: install run smoke test test-slow system-deps lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The tests marked slow (cluster-level Ray runs, many-table calibrations): not in CI's
+# `make test`; run them before closing an issue that touches what they cover.
+test-slow: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

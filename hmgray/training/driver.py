@@ -15,8 +15,16 @@ from typing import Any
 
 import ray.data
 from ray import tune
-from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train import (
+    BackendConfig,
+    CheckpointConfig,
+    DataConfig,
+    FailureConfig,
+    RunConfig,
+    ScalingConfig,
+)
 from ray.train.torch import TorchTrainer
+from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from hmgray.task import Task
@@ -88,6 +96,22 @@ class Recovery:
         return CheckpointConfig(num_to_keep=self.keep)
 
 
+def _trainer(resources: Resources):
+    """The Train V2 trainer class for a run of ``resources.num_workers`` workers.
+
+    Several workers: ``TorchTrainer``, whose torch backend joins them in a process group
+    (gloo on CPU, NCCL on GPU) for DDP. One worker has nobody to talk to: the plain
+    ``DataParallelTrainer`` with Ray Train's no-op ``BackendConfig`` runs the same worker
+    code (``prepare_model`` leaves a model of world size 1 unwrapped; ``get_device``
+    reads the worker's GPU from Ray), without a process group. It also spares the run's
+    Train controller, a new process each run, the import of torch that unpickling a
+    ``TorchConfig`` costs (seconds on 2 cores; ``benchmarks/trial_startup.py``).
+    """
+    if resources.num_workers > 1:
+        return TorchTrainer
+    return functools.partial(DataParallelTrainer, backend_config=BackendConfig())
+
+
 def run_trial(
     config: dict[str, Any],
     *,
@@ -116,7 +140,7 @@ def run_trial(
     wanted = ("val", "test") if flat.get("eval_test") else ("val",)
     flat["_checkpoint"] = recovery.checkpoint
     flat["_fit_t"] = time.time()  # a start-up mark (hmgray.training.worker)
-    trainer = TorchTrainer(
+    trainer = _trainer(resources)(
         functools.partial(_train_entry, task=task, context=context),
         train_loop_config=flat,
         scaling_config=resources.scaling_config(),

@@ -7,7 +7,8 @@ rebuilds the tables from it.
 
 The second test is an outage of the S3 endpoint in the middle of the first search (a TCP
 forwarder in front of the server, killed and started again): a clear error naming the
-storage, nothing stored lost, and ``--resume`` completing."""
+storage, nothing stored lost, and ``--resume`` completing. It takes about 5 min and is
+marked ``slow`` (``make test-slow``); the first one is in ``make test``."""
 
 import json
 import os
@@ -153,6 +154,7 @@ def _start_proxy(listen: int, target: int) -> subprocess.Popen:
     return proxy
 
 
+@pytest.mark.slow
 def test_a_storage_outage_fails_naming_the_storage_and_resume_completes(
     s3_env, tmp_path, monkeypatch
 ):

@@ -1,7 +1,9 @@
 """``--seeds auto:MAX`` through the runner on a local Ray: the toy task's two arms (``mean``
 -> ``linear``, a step so large that the first look decides it), rounds that stop there,
 the design in the results, the report's caption, and ``--resume`` replaying the rounds
-without running anything again."""
+without running anything again. About 8 min, marked ``slow`` (``make test-slow``): the
+rounds' logic is tested without Ray in ``tests/experiments/test_sequential_seeds.py``.
+"""
 
 import sys
 
@@ -9,7 +11,7 @@ import pytest
 
 from tests.ray.procs import ok_results, run_in_new_session
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def _run(storage, *extra):

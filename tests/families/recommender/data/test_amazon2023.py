@@ -140,6 +140,7 @@ def test_one_entry_point_lists_every_converter(capsys):
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # ~7 min on 2 cores: make test-slow (the synthetic smoke run stays in make test)
 def test_converted_shards_train_through_the_runner(tmp_path, images):
     rc, out = _convert(tmp_path, images)
     assert rc == 0

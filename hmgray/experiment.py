@@ -91,9 +91,13 @@ class Experiment:
     extra_metrics: tuple[str, ...] = ()
     printed_tables: tuple[str, ...] = ("ladder",)
     summary_columns: tuple[str, ...] = ()  # results columns whose test means are printed
-    # > 0: every arm's first trials are this many paired candidates (shared parameters
-    # drawn alike in every arm, ``hmgray.search.spaces.paired_points``)
+    # > 0: after the default configuration, up to this many of every arm's start-up trials
+    # are paired candidates (shared parameters drawn alike in every arm,
+    # ``hmgray.search.spaces.paired_points``) instead of TPE's own random draws
     paired_starts: int = 0
+    # True: every arm's search starts from the task's default configuration, TPE's random
+    # start-up sized to the budget (``AblationPlan.start_from_default``)
+    start_from_default: bool = False
     # the kind of ablation the arms are ("cumulative" or "star", ``analysis.baselines``);
     # None: the task's. Arms made of config overrides (a head against a head) declare theirs.
     ladder: str | None = None
@@ -484,6 +488,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
         arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
         extra_metrics=exp.extra_metrics,
         paired_starts=exp.paired_starts,
+        start_from_default=exp.start_from_default,
         recovery=Recovery(max_failures=args.max_failures),
     )
     conditions = exp.hook("conditions")(ctx) if exp.hook("conditions") else [Condition()]

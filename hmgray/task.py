@@ -144,6 +144,14 @@ class Task:
         self.check_arm(arm)
         return {"arm": arm}
 
+    def search_defaults(self, arm: str) -> dict[str, Any]:
+        """Default values of searched parameters that the config classes do not hold
+        (e.g. the authors' weight decay where ``TrainSettings``' generic one is outside the
+        arm's space). Every arm's search starts from the task's default configuration:
+        these on top of the config's and ``TrainSettings``' defaults and the fixed
+        settings (``hmgray.search.ablation.AblationPlan.default_point``). Default: none."""
+        return {}
+
     def check_arm(self, arm: str) -> None:
         if arm not in self.arms:
             raise ConfigError(f"unknown arm {arm!r}; valid arms: {', '.join(self.arms)}")

@@ -3,7 +3,9 @@
 The plan holds the task (``hmgray.task.Task``): its arms, spaces, metrics and the
 validation metric that selects. Stage 1 (search), per arm: Ray Tune + ``OptunaSearch``
 (TPE, seeded) over the arm's own space (``task.space``) with ASHA early stopping on the
-validation metric; every arm gets ``num_samples`` trials and the same ASHA settings. The
+validation metric; every arm gets ``num_samples`` trials and the same ASHA settings. Every
+arm's first trial is the task's default configuration (``AblationPlan.default_point``), and
+TPE's random start-up phase is a third of the budget (``spaces.startup_trials``). The
 arm's best configuration is picked on *validation* only (last reported value).
 Stage 2 (confirm): each arm's best configuration is trained again, for the full number
 of epochs, on the same K seeds for every arm, and evaluated once on *test*.
@@ -26,6 +28,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import optuna
 import ray.data
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -37,10 +40,22 @@ from hmgray.errors import ConfigError, HmgrayError, StorageError
 from hmgray.results import config_json, error_text, metric_columns, run_row
 from hmgray.search.progress import OptunaJournal, Progress, fmt
 from hmgray.search.reaper import CheckpointPruner, PlacementGroupReaper
-from hmgray.search.spaces import paired_points, to_tune, validate_space
-from hmgray.task import Task
+from hmgray.search.spaces import (
+    paired_points,
+    point_in_space,
+    startup_trials,
+    to_tune,
+    validate_space,
+)
+from hmgray.task import Task, strict_from_dict
 from hmgray.training.driver import Recovery, Resources, run_trial
-from hmgray.training.settings import LABELS_KEY, split_config, worker_batch_size
+from hmgray.training.settings import (
+    LABELS_KEY,
+    TRAIN_KEYS,
+    TrainSettings,
+    split_config,
+    worker_batch_size,
+)
 
 TRIAL_DRIVER_CPU = 0.01  # the trial function only waits on its TorchTrainer
 
@@ -68,10 +83,16 @@ class AblationPlan:
     extra_metrics: tuple[str, ...] = ()
     # Optuna journal files: where each arm's study is mirrored (local folder; None = none)
     journal_dir: str | None = None
-    # > 0: the first trials of every arm are this many paired starting candidates
+    # > 0: after the default configuration (``default_point``), up to this many of the
+    # start-up trials (``spaces.startup_trials``) are paired candidates
     # (``spaces.paired_points``: shared parameters take the same values in every arm)
-    # instead of TPE's own independent start-up draws; TPE proposes the rest
+    # instead of TPE's own independent random draws; TPE proposes the rest
     paired_starts: int = 0
+    # True: every arm's first trial is the task's default configuration (``default_point``)
+    # and TPE's random start-up phase is sized to the budget (``spaces.startup_trials``);
+    # False: the earlier rule (paired candidates or TPE's draws, Optuna's fixed start-up of
+    # 10), kept for the experiments whose README figures were measured with it
+    start_from_default: bool = False
     # checkpoints and retries of each run (hmgray.training.driver.Recovery)
     recovery: Recovery = dataclasses.field(default_factory=Recovery)
 
@@ -111,12 +132,36 @@ class AblationPlan:
             "eval_test": False,
         }
 
+    def default_point(self, arm: str) -> dict[str, Any]:
+        """The first trial of ``arm``'s search: the task's default configuration of what
+        the arm searches: the plan's fixed settings where they set a searched key (a
+        size), else ``task.search_defaults(arm)``, else the defaults of the task's config
+        class (after the arm's own keys, e.g. a hard arm's fixed weights) and of
+        ``TrainSettings`` (learning rate, weight decay). The same rule for every arm, so
+        that each starts from what the task would run untuned. ``ConfigError`` if a
+        default lies outside the arm's space."""
+        space = self.space(arm)
+        base = {**self.search_config(arm)}
+        for name, value in self.task.search_defaults(arm).items():
+            base.setdefault(name, value)
+        model_keys = {f.name for f in dataclasses.fields(self.task.config_cls)}
+        model = self.task.make_config({k: v for k, v in base.items() if k in model_keys})
+        train = strict_from_dict(TrainSettings, {k: v for k, v in base.items() if k in TRAIN_KEYS})
+        point = {}
+        for name in space:
+            owner = model if name in model_keys else train
+            point[name] = getattr(owner, name)
+        return point_in_space(point, space, f"default configuration of arm {arm!r}")
+
     def check(self, conditions: Sequence[Condition] = ()) -> None:
-        """Refuse a plan whose runs would carry a key nothing consumes, or a malformed
-        space, before anything runs (``ConfigError`` naming the arm and the key)."""
+        """Refuse a plan whose runs would carry a key nothing consumes, a malformed space
+        or a task default outside it, before anything runs (``ConfigError`` naming the arm
+        and the key)."""
         for arm in self.arms:
             space = self.space(arm)
             validate_space(space, f"search space of arm {arm!r}")
+            if self.start_from_default:
+                self.default_point(arm)
             probe = {**self.search_config(arm), **{k: _probe(s) for k, s in space.items()}}
             for cond in conditions or (Condition(),):
                 if not cond.applies(arm):
@@ -239,6 +284,33 @@ def _rows(plan, stage: str | Callable[[dict], str], grid, provenance) -> list[di
     return rows
 
 
+def search_start(plan: AblationPlan, arm: str) -> tuple[list[dict] | None, Any, str]:
+    """(points to evaluate first, the TPE sampler, a description) of ``arm``'s search."""
+    declared = plan.space(arm)
+    if plan.start_from_default:
+        # the start-up phase: the task's default configuration first, then paired
+        # candidates (or TPE's own random draws) up to the phase's size; TPE the rest
+        n_startup = startup_trials(plan.num_samples)
+        n_paired = min(plan.paired_starts, n_startup - 1)
+        points = [plan.default_point(arm), *paired_points(declared, n_paired, plan.search_seed)]
+        sampler = optuna.samplers.TPESampler(seed=plan.search_seed, n_startup_trials=n_startup)
+        n_random = n_startup - 1 - n_paired
+        start = (
+            f"start-up {n_startup}: the default configuration"
+            + (f" + {n_paired} paired candidates" if n_paired else "")
+            + (f" + {n_random} random" if n_random else "")
+        )
+        return points, sampler, start
+    n_paired = min(plan.paired_starts, plan.num_samples)
+    points = paired_points(declared, n_paired, plan.search_seed) if n_paired else None
+    sampler = optuna.samplers.TPESampler(seed=plan.search_seed)
+    return (
+        points,
+        sampler,
+        f"{n_paired} paired starting candidates" if n_paired else "random start-up",
+    )
+
+
 def run_search(
     plan: AblationPlan,
     arm: str,
@@ -253,18 +325,20 @@ def run_search(
     """Tune one arm; return its best configuration (by validation) and its result rows."""
     declared = plan.space(arm)
     param_space = {**plan.search_config(arm), **to_tune(declared)}
-    n_paired = min(plan.paired_starts, plan.num_samples)
-    points = paired_points(declared, n_paired, plan.search_seed) if n_paired else None
+    points, sampler, start = search_start(plan, arm)
     echo(
-        f"search {arm}: {plan.num_samples} trials, OptunaSearch(TPE, seed={plan.search_seed}"
-        + (f", {n_paired} paired starting candidates" if n_paired else "")
-        + f") + ASHA(max_t={plan.epochs}, grace={plan.grace_period}, rf={plan.reduction_factor})"
+        f"search {arm}: {plan.num_samples} trials, OptunaSearch(TPE, seed={plan.search_seed}, "
+        f"{start}) + ASHA(max_t={plan.epochs}, grace={plan.grace_period}, "
+        f"rf={plan.reduction_factor})"
     )
     tune_config = tune.TuneConfig(
         metric=plan.metric,
         mode=plan.mode,
         num_samples=plan.num_samples,
-        search_alg=OptunaSearch(seed=plan.search_seed, points_to_evaluate=points),
+        search_alg=OptunaSearch(
+            sampler=sampler,
+            points_to_evaluate=points,
+        ),
         scheduler=ASHAScheduler(
             # the epoch the run reports, not Tune's count of its reports: a run that Tune
             # restarts on --resume goes on from its checkpoint's epoch

@@ -127,3 +127,45 @@ def paired_points(space: Space, n: int, seed: int) -> list[dict[str, Any]]:
                 point[name] = float(rng.uniform(spec["low"], spec["high"]))
         points.append(point)
     return points
+
+
+def startup_trials(num_samples: int) -> int:
+    """Trials of an arm's random start-up phase, sized to its budget: a third of the trials,
+    at least 1 (the task's default configuration), at most 10 (Optuna's own default for
+    TPE). TPE proposes every trial after these from the ones finished so far; with
+    Optuna's fixed 10, a budget of 10 trials or fewer is all random draws."""
+    if num_samples < 1:
+        raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+    return min(10, max(1, math.ceil(num_samples / 3)))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and lists compare alike (Tune hands lists back for tuple choices)."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def point_in_space(point: dict[str, Any], space: Space, where: str) -> dict[str, Any]:
+    """``point`` (one value per parameter of ``space``), checked to lie in the space, with
+    categorical values as the space declares them; ``ConfigError`` naming ``where``, the
+    parameter, the value and the range otherwise."""
+    out: dict[str, Any] = {}
+    for name, spec in sorted(space.items()):
+        if name not in point:
+            raise ConfigError(f"{where}: no value for searched parameter {name!r}")
+        value = point[name]
+        if spec["type"] == "categorical":
+            match = [c for c in spec["choices"] if _plain(c) == _plain(value)]
+            if not match:
+                raise ConfigError(
+                    f"{where}: {name}={value!r} is not among the choices {spec['choices']}"
+                )
+            out[name] = match[0]
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not spec["low"] <= value <= spec["high"]:
+            raise ConfigError(
+                f"{where}: {name}={value!r} lies outside the searched range "
+                f"[{spec['low']}, {spec['high']}]"
+            )
+        out[name] = int(value) if spec["type"] == "int" else float(value)
+    return out

@@ -1,11 +1,13 @@
 """The ablation plan without Ray: arms defined by config overrides, confirmation grids."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from hmgray.errors import ConfigError, HmgrayError
 from hmgray.families.valuation.space import hmgnet_space
 from hmgray.search.ablation import AblationPlan, Condition, confirmation_runs
-from hmgray.task import get_task
+from hmgray.task import get_task, task_names
 from hmgray.training.driver import Resources
 
 
@@ -158,3 +160,97 @@ def test_a_storage_failure_in_tune_names_the_stage_storage_and_a_run_error_passe
     with pytest.raises(ZeroDivisionError):  # anything else is not called a storage failure
         _fit(lambda: Tuner(ZeroDivisionError()), "s3://b/runs/e/search-full")
     assert _fit(lambda: type("T", (), {"fit": lambda self: "grid"})(), "p") == "grid"
+
+
+def _ctr_plan(**over) -> AblationPlan:
+    task = get_task("ctr")
+    kw = dict(
+        task=task,
+        experiment="e",
+        dataset="d",
+        arms=("din_fine", "din_hard", "din_mgipf"),
+        num_samples=6,
+        seeds=(0,),
+        epochs=2,
+        grace_period=1,
+        reduction_factor=2,
+        search_seed=0,
+        max_concurrent=1,
+        resources=Resources(),
+        fixed=task.fixed_settings(SimpleNamespace(context={"max_history": 20})),
+        start_from_default=True,
+    )
+    return AblationPlan(**{**kw, **over})
+
+
+def test_every_arm_starts_from_the_task_default_with_the_arm_own_fixed_weights():
+    plan = _ctr_plan()
+    fine, hard, mgipf = (plan.default_point(a) for a in plan.arms)
+    shared = {"embedding_dim": 16, "l2": 1e-6, "lr": 2e-3}
+    assert fine == shared  # nothing of the coarse loss is searched in the fine arm
+    assert hard == {**shared, "w_coarse": 5.0, "w_main": 1.0}  # w_pn = w_nn = 1 are fixed
+    assert mgipf == {**shared, "w_coarse": 5.0, "w_main": 1.0, "w_pn": 0.7, "w_nn": 0.5}
+
+
+def test_a_fixed_setting_of_a_searched_key_is_the_default_and_must_lie_in_the_space():
+    plan = _ctr_plan(fixed={**_ctr_plan().fixed, "embedding_dim": 32})
+    assert plan.default_point("din_fine")["embedding_dim"] == 32
+    bad = _ctr_plan(fixed={**_ctr_plan().fixed, "embedding_dim": 12})
+    with pytest.raises(
+        ConfigError, match=r"default configuration of arm 'din_fine'.*embedding_dim=12"
+    ):
+        bad.check()
+
+
+def test_the_default_is_the_first_trial_and_tpe_start_up_is_sized_to_the_budget():
+    from ray.tune.search.optuna import OptunaSearch
+
+    from hmgray.search.ablation import search_start
+    from hmgray.search.spaces import to_tune
+
+    plan = _ctr_plan(num_samples=9, paired_starts=1)
+    points, sampler, start = search_start(plan, "din_mgipf")
+    assert points[0] == plan.default_point("din_mgipf") and len(points) == 2
+    assert sampler._n_startup_trials == 3
+    assert start == "start-up 3: the default configuration + 1 paired candidates + 1 random"
+    alg = OptunaSearch(
+        space=to_tune(plan.space("din_mgipf")),
+        metric="val_auc",
+        mode="max",
+        sampler=sampler,
+        points_to_evaluate=points,
+    )
+    first = alg.suggest("t0")
+    assert first == pytest.approx(plan.default_point("din_mgipf"))
+    assert alg.suggest("t1") == pytest.approx(points[1])
+    assert alg.suggest("t2") != first  # TPE's own draws after the enqueued points
+
+
+def test_without_the_flag_the_earlier_start_is_kept():
+    from hmgray.search.ablation import search_start
+
+    plan = _ctr_plan(start_from_default=False, paired_starts=2)
+    points, sampler, start = search_start(plan, "din_fine")
+    assert len(points) == 2 and points[0] != plan.default_point("din_fine")
+    assert sampler._n_startup_trials == 10 and start == "2 paired starting candidates"
+    assert search_start(_ctr_plan(start_from_default=False), "din_fine")[0] is None
+
+
+_MANIFEST = SimpleNamespace(
+    context={"max_history": 20, "image_size": [32, 32], "market": {"item_model_msrp": [1.0]}}
+)
+
+
+@pytest.mark.parametrize("name", task_names())
+def test_every_task_default_lies_in_every_arm_space(name):
+    task = get_task(name)
+    plan = _plan(
+        task=task,
+        arms=tuple(task.arms),
+        fixed=task.fixed_settings(_MANIFEST),
+        arm_overrides={},
+        start_from_default=True,
+    )
+    for arm in task.arms:
+        point = plan.default_point(arm)
+        assert set(point) == set(plan.space(arm))

@@ -55,3 +55,54 @@ def test_paired_points_share_what_two_spaces_share():
     assert all(p["d"] in (8, 16, 32) and 1 <= p["k"] <= 6 for p in a)
     assert paired_points(base, 8, seed=3) == a != paired_points(base, 8, seed=4)
     assert len({p["lr"] for p in a}) == 8  # the candidates differ from one another
+
+
+@pytest.mark.parametrize(
+    "n, expected", [(1, 1), (2, 1), (3, 1), (4, 2), (9, 3), (30, 10), (300, 10)]
+)
+def test_the_random_start_up_phase_is_a_third_of_the_budget_within_1_and_10(n, expected):
+    from hmgray.search.spaces import startup_trials
+
+    assert startup_trials(n) == expected
+
+
+def test_a_budget_below_one_trial_is_refused():
+    from hmgray.search.spaces import startup_trials
+
+    with pytest.raises(ConfigError, match="num_samples"):
+        startup_trials(0)
+
+
+_SPACE = {
+    "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+    "layers": {"type": "int", "low": 1, "high": 3},
+    "blocks": {"type": "categorical", "choices": [(1, 1), (2, 2)]},
+}
+
+
+def test_a_point_in_the_space_comes_back_with_choices_as_declared():
+    from hmgray.search.spaces import point_in_space
+
+    got = point_in_space({"lr": 1e-3, "layers": 2, "blocks": [2, 2]}, _SPACE, "here")
+    assert got == {"blocks": (2, 2), "layers": 2, "lr": 1e-3}
+    assert isinstance(got["blocks"], tuple) and isinstance(got["layers"], int)
+
+
+@pytest.mark.parametrize(
+    "point, message",
+    [
+        (
+            {"lr": 1e-1, "layers": 2, "blocks": (1, 1)},
+            r"here: lr=0.1 lies outside .*\[0.0001, 0.01\]",
+        ),
+        ({"lr": 1e-3, "layers": 0, "blocks": (1, 1)}, r"layers=0 lies outside"),
+        ({"lr": 1e-3, "layers": 2, "blocks": (3, 3)}, r"blocks=\(3, 3\) is not among"),
+        ({"lr": 1e-3, "blocks": (1, 1)}, r"no value for searched parameter 'layers'"),
+        ({"lr": "fast", "layers": 2, "blocks": (1, 1)}, r"lr='fast' lies outside"),
+    ],
+)
+def test_a_point_outside_the_space_is_named(point, message):
+    from hmgray.search.spaces import point_in_space
+
+    with pytest.raises(ConfigError, match=message):
+        point_in_space(point, _SPACE, "here")

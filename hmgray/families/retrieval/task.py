@@ -181,6 +181,11 @@ class RetrievalTask(Task):
 
         return write_synthetic(out_uri, n, seed)
 
+    def search_defaults(self, arm: str) -> dict[str, Any]:
+        """MERU's optimiser, AdamW at lr 5e-4 with weight decay 0.2, for every arm (the
+        first trial of each arm's search)."""
+        return {"lr": 5e-4, "weight_decay": 0.2}
+
     def fixed_settings(self, manifest) -> dict[str, Any]:
         """Batch 64 (every image of an identity is likely to meet a few others of its
         group, the hard negatives the margin acts on), the hashed vocabulary and the

@@ -30,9 +30,8 @@ COARSE = Experiment(
     # embedding size, L2; w_coarse and w_main for the coarse arms), so that an arm cannot
     # win by a luckier draw; TPE proposes any trial beyond these
     paired_starts=10,
-    # every arm's first trial is the task's default configuration (the authors'
-    # UserBehavior / IJCAI-15 loss weights, CtrTask.search_defaults); TPE's random
-    # start-up is a third of the budget
+    # every arm's first trial is the task's default configuration (CtrConfig's: the
+    # authors' Taobao DIN loss weights); TPE's random start-up is a third of the budget
     start_from_default=True,
     default=dict(n=50000, epochs=2, num_samples=2, seeds="0,1,2", grace_period=1,
                  sweep=(0.01, 0.3, 10.0)),

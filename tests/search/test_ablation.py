@@ -188,8 +188,9 @@ def test_every_arm_starts_from_the_task_default_with_the_arm_own_fixed_weights()
     fine, hard, mgipf = (plan.default_point(a) for a in plan.arms)
     shared = {"embedding_dim": 16, "l2": 1e-6, "lr": 2e-3}
     assert fine == shared  # nothing of the coarse loss is searched in the fine arm
-    assert hard == {**shared, "w_coarse": 5.0, "w_main": 1.0}  # w_pn = w_nn = 1 are fixed
-    assert mgipf == {**shared, "w_coarse": 5.0, "w_main": 1.0, "w_pn": 0.7, "w_nn": 0.5}
+    assert hard == {**shared, "w_coarse": 0.05, "w_main": 1.0}  # w_pn = w_nn = 1 are fixed
+    # the authors' Taobao DIN loss weights, the config's defaults
+    assert mgipf == {**shared, "w_coarse": 0.05, "w_main": 1.0, "w_pn": 0.2, "w_nn": 0.1}
 
 
 def test_a_fixed_setting_of_a_searched_key_is_the_default_and_must_lie_in_the_space():

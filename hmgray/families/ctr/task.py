@@ -165,20 +165,6 @@ class CtrTask(Task):
         _, mode = arm_parts(arm)
         return {"arm": arm, **({"w_pn": 1.0, "w_nn": 1.0} if mode == "hard" else {})}
 
-    def search_defaults(self, arm: str) -> dict[str, Any]:
-        """The first trial of each arm's search: the authors' UserBehavior and IJCAI-15
-        loss weights, the same for every backbone (``w_pn`` 0.7, ``w_nn`` 0.5,
-        ``w_coarse`` = ``aux_weight`` 5.0; the hard arms keep w_pn = w_nn = 1). The
-        config's defaults are their Taobao DIN values (0.2, 0.1, 0.05); on the synthetic
-        data, at the default size and lr 2e-3 (in-process, 3 training seeds), validation
-        AUC of din_mgipf is 0.691 at the UserBehavior values and 0.679 at w_coarse 1 with
-        the Taobao soft weights, against din_fine's 0.655: at 0.05 the coarse heads'
-        loss is too light to move the shared embeddings in two epochs."""
-        _, mode = arm_parts(arm)
-        if mode == "fine":
-            return {}
-        return {"w_coarse": 5.0, **({"w_pn": 0.7, "w_nn": 0.5} if mode == "mgipf" else {})}
-
     def references(self, arms) -> dict[str, str]:
         """Each arm's reference in the tables: the ``mgipf`` arm of its backbone."""
         out = {}

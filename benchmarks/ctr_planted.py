@@ -24,6 +24,7 @@ import argparse
 import ast
 import math
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -48,29 +49,27 @@ def _pairs(items: list[str], flag: str) -> dict:
     return out
 
 
-def _batches(data: dict, batch_size: int, gen: torch.Generator | None, buffer: int):
+def _train_batches(data: dict, batch_size: int, gen: torch.Generator, buffer: int):
+    """The training rows in file order, shuffled within windows of ``buffer`` rows (an
+    approximation of Ray Data's local shuffle buffer); fully shuffled when ``buffer`` <= 0."""
+    if buffer <= 0:
+        yield from loop.in_memory_batches(data, batch_size, gen)
+        return
     n = len(data["label"])
-    if gen is None:
-        order = torch.arange(n)
-    elif buffer <= 0:
-        order = torch.randperm(n, generator=gen)
-    else:
-        order = torch.cat(
-            [w[torch.randperm(len(w), generator=gen)] for w in torch.arange(n).split(buffer)]
-        )
+    order = torch.cat(
+        [w[torch.randperm(len(w), generator=gen)] for w in torch.arange(n).split(buffer)]
+    )
     for i in range(0, n, batch_size):
         rows = order[i : i + batch_size]
         yield {k: v[rows] for k, v in data.items()}
 
 
-def _aucs(model, data: dict) -> tuple[float, float]:
-    model.eval()
-    with torch.no_grad():
-        p = np.concatenate(
-            [torch.sigmoid(model(b)["logit"]).numpy() for b in _batches(data, 1024, None, 0)]
-        )
-    y, tail = data["label"].numpy(), data["tail"].numpy().astype(bool)
-    return roc_auc_score(y, p), roc_auc_score(y[tail], p[tail])
+def _aucs(model, data: dict, task, cfg) -> tuple[float, float]:
+    """(AUC, long-tail AUC) by the task's own evaluator."""
+    m = loop.evaluate(
+        model, loop.in_memory_batches(data, 1024), task=task, config=cfg, device="cpu"
+    )
+    return m["auc"], m["auc_tail"]
 
 
 def _ceilings(test) -> None:
@@ -127,27 +126,30 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.n} impressions: train {len(data['train']['label'])}, "
           f"test {len(data['test']['label'])}")  # fmt: skip
     _ceilings(splits["test"])
-    batch_size = 256  # the task's fixed batch (CtrTask.fixed_settings)
+    fixed = task.fixed_settings(SimpleNamespace(context=context))
+    batch_size, weight_decay = int(fixed["batch_size"]), float(fixed["weight_decay"])
     steps = math.ceil(len(data["train"]["label"]) / batch_size) + 1  # as the worker counts
     for arm in args.arms:
         runs, t0 = [], time.perf_counter()
         for seed in args.seeds:
             torch.manual_seed(seed)
             cfg = task.make_config(
-                {**task.arm_config(arm), "max_history": int(context["max_history"]), **overrides}
+                {**task.arm_config(arm), "max_history": fixed["max_history"], **overrides}
             )
             model = task.build_model(cfg, context)
-            optimizer = loop.make_optimizer(model, args.lr, 0.0)
+            optimizer = loop.make_optimizer(model, args.lr, weight_decay)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimizer, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15
             )
             gen = torch.Generator().manual_seed(seed)
             for _ in range(args.epochs):
                 loop.train_epoch(
-                    model, _batches(data["train"], batch_size, gen, args.buffer), optimizer,
+                    model, _train_batches(data["train"], batch_size, gen, args.buffer), optimizer,
                     task=task, config=cfg, device="cpu", scheduler=scheduler,
                 )  # fmt: skip
-            runs.append(_aucs(model, data["test"]) + _aucs(model, data["val"]))
+            runs.append(
+                _aucs(model, data["test"], task, cfg) + _aucs(model, data["val"], task, cfg)
+            )
         a = np.array(runs)
         print(f"{arm:14s} test AUC {a[:, 0].mean():.4f} +- {a[:, 0].std(ddof=1) if len(a) > 1 else 0:.4f}"
               f"  tail {a[:, 1].mean():.4f}   val AUC {a[:, 2].mean():.4f}"

@@ -88,6 +88,8 @@ def _ceilings(test) -> None:
     for name, s in scores.items():
         print(f"  test AUC of {name:30s} {roc_auc_score(y, s):.4f}"
               f"  tail {roc_auc_score(y[tail], s[tail]):.4f}")  # fmt: skip
+    clicks, tail_clicks = int(y.sum()), int(y[tail].sum())
+    print(f"  test clicks {clicks} of {len(y)} rows ({y.mean():.1%}), on the tail {tail_clicks}")
     if (yb == 1).any():
         print(
             f"  share of y_brand = 1 test rows with a true brand interest: {b[yb == 1].mean():.2f}"
@@ -96,7 +98,7 @@ def _ceilings(test) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=50000, help="synthetic impressions")
+    ap.add_argument("--n", type=int, default=75000, help="synthetic impressions")
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--arms", nargs="+", default=["din_fine", "din_hard", "din_mgipf"])

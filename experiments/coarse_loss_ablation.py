@@ -35,7 +35,7 @@ COARSE = Experiment(
     # every arm's first trial is the task's default configuration (CtrConfig's: the
     # authors' Taobao DIN loss weights); TPE's random start-up is a third of the budget
     start_from_default=True,
-    default=dict(n=50000, epochs=2, num_samples=2, seeds="0,1,2", grace_period=1,
+    default=dict(n=75000, epochs=2, num_samples=2, seeds="0,1,2", grace_period=1,
                  sweep=(0.3, 10.0)),
     smoke=dict(n=3000, epochs=1, num_samples=1, seeds="1", grace_period=1, sweep=(0.1, 1.0)),
     hooks=ablation,

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hmgray.families.ctr.data.labels import tail_mask
-from hmgray.families.ctr.data.synth import DAY, DAYS, T0, synthetic_tables
+from hmgray.families.ctr.data.synth import DAY, DAYS, EVAL_DAY_WEIGHT, T0, synthetic_tables
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,10 @@ def test_exact_size_and_split_by_day(data):
     assert day["train"].max() == DAYS - 3 and (day["val"] == DAYS - 2).all()
     assert (day["test"] == DAYS - 1).all()
     assert context["coarse"] == ["brand", "cate"]
+    # the validation and test days hold EVAL_DAY_WEIGHT times a training day's rows
+    per_train_day = len(frames["train"]) / (DAYS - 2)
+    for name in ("val", "test"):
+        assert len(frames[name]) / per_train_day == pytest.approx(EVAL_DAY_WEIGHT, rel=0.05)
 
 
 def test_pseudo_labels_and_tail_come_from_the_training_split(data):

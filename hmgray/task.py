@@ -130,6 +130,8 @@ class Task:
     selection_metric: ClassVar[str]  # a MetricSpec name; selection on val_<name>
     loss_label: ClassVar[str] = "validation loss"
     row_noun: ClassVar[str] = "rows"  # what a row is: the synthetic size flag is --n-<noun>
+    # the fewest synthetic rows whose test split defines every metric (a tiny run uses this)
+    min_synthetic_rows: ClassVar[int] = 100
     # True where ``test`` holds rows of ``train`` again (transductive evaluation: category
     # discovery scores its unlabelled training images); n synthetic rows are train + val
     transductive: ClassVar[bool] = False

@@ -13,10 +13,8 @@ register("toy", ToyTask)
 
 if __name__ == "__main__":
     task = get_task(sys.argv[1])
-    # click-through data needs a test day with clicks (about 2.6% of rows, and the test
-    # day is a quarter of them) for its AUC to be defined; 120 rows give about one
-    size = dict(n=1000 if task.name == "ctr" else 120, epochs=1, num_samples=1, seeds="1",
-                grace_period=1)  # fmt: skip
+    n = max(120, task.min_synthetic_rows)
+    size = dict(n=n, epochs=1, num_samples=1, seeds="1", grace_period=1)
     exp = Experiment(
         task=task.name,
         script="tests/contract_run.py",

@@ -138,6 +138,8 @@ class CtrTask(Task):
     (``fine`` -> ``hard`` -> ``mgipf``)."""
 
     name = "ctr"
+    # clicks are ~2.6% of rows and the test day a quarter: 1,000 rows give ~6 test clicks
+    min_synthetic_rows = 1000
     arms = ARMS
     reference_arm = "din_mgipf"
     ladder = "cumulative"

@@ -146,6 +146,20 @@ def add_run_flags(p: argparse.ArgumentParser, name_prefix: str) -> None:
         "run's batch split across them (default 1)",
     )
     p.add_argument(
+        "--data-path",
+        choices=("auto", "materialize", "stream"),
+        default="auto",
+        help="decoded data materialised once in the object store, or read and decoded by "
+        "Ray Data while the workers train; auto (default) materialises when the decoded "
+        "data fits in half the object store, and says which",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile every run's model (pays in long runs, mostly on GPU; on 2 CPU "
+        "cores compiling costs more than a short run saves: benchmarks/README.md)",
+    )
+    p.add_argument(
         "--max-failures",
         type=non_negative_int("--max-failures"),
         default=2,

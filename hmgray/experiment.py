@@ -484,7 +484,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
         search_seed=args.search_seed,
         max_concurrent=max_concurrent,
         resources=resources,
-        fixed=dict(ctx.settings),
+        fixed={**ctx.settings, **({"compile": True} if args.compile else {})},
         arm_overrides={k: dict(v) for k, v in exp.arm_overrides.items()},
         extra_metrics=exp.extra_metrics,
         paired_starts=exp.paired_starts,
@@ -498,7 +498,7 @@ def _plan(exp: Experiment, ctx: Context, name: str, *, max_concurrent: int, reso
 def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, t0: float):
     import analysis
     from hmgray import storage
-    from hmgray.data.ray_dataset import decode, decoded_splits
+    from hmgray.data.ray_dataset import choose_data_path, decode, decoded_splits
     from hmgray.ray_runtime import ask_autoscaler, autoscaler_ceiling, cluster_address
     from hmgray.results import error_summary, git_commit, write_results
     from hmgray.search.ablation import run_confirmation, run_search
@@ -507,12 +507,23 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     where = f"cluster at {cluster_address()}" if cluster_address() else "local Ray"
     say(f"on {where}: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs")
     t = time.time()
-    datasets = decoded_splits(manifest, task, ctx.settings)
+    splits = ("train", "val", "test")
+    path = choose_data_path(manifest, task, ctx.settings, splits, args.data_path)
+    datasets = decoded_splits(manifest, task, ctx.settings, splits, materialize=path.materialize)
     if exp.hook("datasets"):
         datasets.update(
             exp.hook("datasets")(ctx, lambda ds: decode(ds, task, manifest.context, ctx.settings))
         )
-    say(f"decoded and materialised {len(datasets)} datasets in Ray Data in {time.time() - t:.1f}s")
+    if path.materialize:
+        say(
+            f"decoded and materialised {len(datasets)} datasets in Ray Data in "
+            f"{time.time() - t:.1f}s ({path.why})"
+        )
+    else:
+        # Ray Data reads and decodes on CPUs the Train workers must leave free: one CPU
+        # is kept out of the runs' sizing (a read task asks for a whole CPU)
+        resources = {**resources, "CPU": max(1.0, resources.get("CPU", 1.0) - 1.0)}
+        say(f"streaming {len(datasets)} datasets through Ray Data while training ({path.why})")
 
     most_runs = max(args.num_samples, len(args.arms) * len(args.seeds))
     ceiling = autoscaler_ceiling() if cluster_address() else None
@@ -523,6 +534,10 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
         ask_autoscaler(bundles)
         say(f"asked the autoscaler for {len(bundles)} Train worker bundles of {bundles[0]}")
     plan, conditions = _plan(exp, ctx, name, max_concurrent=concurrent, resources=run_resources)
+    if not path.materialize:  # hmgray.training.driver.run_trial: no counting pass per run
+        plan = dataclasses.replace(
+            plan, fixed={**plan.fixed, "_stream_train_rows": manifest.rows("train")}
+        )
     journal_dir = storage.join(root, "optuna")
     if "://" in root:  # journals are local files: kept beside the logs, uploaded at the end
         journal_dir = tempfile.mkdtemp(prefix="hmgray-optuna-")
@@ -541,6 +556,7 @@ def _run_on_ray(exp: Experiment, ctx: Context, name: str, root: str, resources, 
     )
     _write_plan(root, plan, conditions, ctx, args.resume)
     metadata = results_metadata(exp, ctx, plan)
+    metadata["data_path"] = {"path": path.name, "why": path.why}
     provenance = {"git_commit": git_commit(), "data_manifest_hash": manifest.hash}
     results_uri = storage.join(root, "results.parquet")
     context = task.load_context(manifest)

@@ -152,7 +152,11 @@ def test_the_strict_config_rejects_an_unknown_key(data):
 def test_one_trial_end_to_end_through_the_runner(name, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "tests.contract_run", name, "--storage", str(tmp_path)]
-        + ["--name", "contract", "--arms", get_task(name).reference_arm],
+        + ["--name", "contract", "--arms", get_task(name).reference_arm]
+        # the toy task's run streams its data through Ray Data and compiles its model in
+        # the worker; the others' decoded data fits the object store, so the default
+        # (auto) materialises it
+        + (["--data-path", "stream", "--compile"] if name == "toy" else []),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -169,6 +173,10 @@ def test_one_trial_end_to_end_through_the_runner(name, tmp_path):
         assert f"test_{m.name}" in table.column_names
     assert math.isfinite(confirm[f"test_{task.selection_metric}"])
     assert meta["task"] == name and meta["search_metric"] == task.search_metric
+    assert meta["data_path"]["path"] == ("stream" if name == "toy" else "materialize")
+    fixed = json.loads((tmp_path / "contract" / "experiment.json").read_text())["plan"]["fixed"]
+    assert fixed.get("compile", False) == (name == "toy")  # every run's settings: compiled
+    assert ("streaming 3 datasets" if name == "toy" else "materialised 3") in run.stdout
     assert set(meta["metric_specs"]) == {m.name for m in task.metrics}
     assert "TrainingReport" not in run.stdout and "(pid=" not in run.stdout  # Ray in logs/
     assert (tmp_path / "contract" / "logs" / "driver.log").stat().st_size > 0

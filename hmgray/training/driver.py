@@ -135,7 +135,14 @@ def run_trial(
     if split not in datasets:
         raise KeyError(f"train_split {split!r}: no such dataset (have {sorted(datasets)})")
     flat["_driver_t0"] = time.time()
-    flat["_train_rows"] = datasets[split].count()  # sizes the LR schedule
+    # the training rows size the LR schedule: counted on a materialised dataset (free);
+    # a streamed one would be read and decoded whole to count it, so the runner hands its
+    # row count from the manifest instead
+    streamed_rows = flat.pop("_stream_train_rows", None)
+    if split == "train" and streamed_rows:
+        flat["_train_rows"] = int(streamed_rows)
+    else:
+        flat["_train_rows"] = datasets[split].count()
     trial_id = tune.get_context().get_trial_id()
     wanted = ("val", "test") if flat.get("eval_test") else ("val",)
     flat["_checkpoint"] = recovery.checkpoint

@@ -36,6 +36,11 @@ class TrainSettings:
     # Validation batches up to this size are kept in the worker after the first pass and
     # replayed: a pass through Ray Data costs ~1.5 s of pipeline start-up on 2 cores.
     val_cache_bytes: int = 256 * 2**20
+    # torch.compile the model in the worker (``nn.Module.compile``: in place, so state
+    # dicts and checkpoints keep their keys). Off by default: on 2 cores compiling costs
+    # 9 to 73 s per run for a 6 to 15 % faster step (benchmarks/README.md), more than a
+    # search run of ~40 s saves; long GPU runs may gain.
+    compile: bool = False
 
 
 # Keys of the run itself, read by the trial driver and the results table:

@@ -66,6 +66,20 @@ def _placement_group_hex() -> str:
     return pg.id.hex() if pg is not None else ""
 
 
+def train_batches(shard, batch_size: int, seed: int, epoch: int, **kwargs):
+    """One epoch of a run's training batches from its dataset shard: Ray Data's
+    ``iter_torch_batches`` with a local shuffle buffer of 4 batches, seeded by the run's
+    seed and the epoch (a resumed run sees the order an uninterrupted one would). Batches
+    arrive on the Train worker's device (``device="auto"``). ``kwargs`` go to
+    ``iter_torch_batches`` (``benchmarks/ingest.py`` tries ``pin_memory``, prefetching)."""
+    return shard.iter_torch_batches(
+        batch_size=batch_size,
+        local_shuffle_buffer_size=4 * batch_size,
+        local_shuffle_seed=seed * 1000 + epoch,
+        **kwargs,
+    )
+
+
 def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mapping) -> None:
     """Train one run of ``task``; see the module docstring for what is reported."""
     driver_t0 = float(config.get("_driver_t0", time.time()))
@@ -89,6 +103,8 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
     # Several workers: DDP. An arm may build a stage whose parameters a batch leaves
     # unused (a switched-off branch); DDP must not wait for their gradients.
     ddp = {"find_unused_parameters": True} if world > 1 else None
+    if settings.compile:
+        model.compile()
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs=ddp)
     optimizer = loop.make_optimizer(model, settings.lr, settings.weight_decay)
     # One-cycle schedule (15% warm-up, cosine decay to the end of `epochs`): measured to
@@ -181,11 +197,7 @@ def train_loop_per_worker(config: dict[str, Any], *, task: Task, context: Mappin
         pre_train_s = time.time() - t0
 
     for epoch in range(first_epoch, settings.epochs):
-        batches = train_shard.iter_torch_batches(
-            batch_size=batch_size,
-            local_shuffle_buffer_size=4 * batch_size,
-            local_shuffle_seed=settings.seed * 1000 + epoch,
-        )
+        batches = train_batches(train_shard, batch_size, settings.seed, epoch)
         if startup_s is None:
             batches = _note_first(batches, first_batch_at)
         stats = loop.train_epoch(

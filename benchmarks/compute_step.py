@@ -1,7 +1,8 @@
 """hmgray's training step against a standalone tuned step of the same model, and MFU.
 
 Both steps train the same model (the same initial weights, loss, optimiser settings and
-gradient clip) on the same batches held in memory, so only the step differs:
+gradient clip) on the same batches, held on the device beforehand (``ingest.py``
+measures the feed), so only the step differs:
 
 - **hmgray**: ``hmgray.training.loop.train_epoch``, what every Ray Train worker runs
   (eager, bf16 autocast on a GPU, ``make_optimizer``'s AdamW);
@@ -247,6 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     else:
         make, task, cfg, batches, lr, wd = task_setup(args)
         what = f"{args.task} {args.arm or get_task(args.task).reference_arm}"
+    # the batches live on the device already: this measures the step, the ingest
+    # benchmark measures how batches get there
+    batches = [loop.to_device(b, device) for b in batches]
     rows = task.batch_rows(batches[0])
     flops = step_flops(make, task, cfg, batches[0], device)
     if device.type == "cuda":

@@ -9,10 +9,22 @@ gives the same batches as a materialised one.
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
 pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _environment_restored():
+    """An in-process ``ray.init`` sets ``RAY_AUTH_MODE=token`` (and hmgray's Train
+    switches) in ``os.environ``; later tests' subprocesses must not inherit them (the
+    smoke test checks that a fresh job announces token authentication)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

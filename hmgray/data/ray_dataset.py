@@ -44,9 +44,7 @@ class DataPath:
     """What :func:`choose_data_path` decided and from what (the runner prints ``why``)."""
 
     materialize: bool
-    decoded_bytes: int  # estimated decoded size of the splits (0 when not estimated)
-    object_store_bytes: int  # the cluster's object store (0 when not asked)
-    why: str
+    why: str  # the flag, or the estimated size against the object store
 
     @property
     def name(self) -> str:
@@ -127,7 +125,7 @@ def choose_data_path(
     if how not in DATA_PATHS:
         raise DataError(f"--data-path: {how!r} is not one of {', '.join(DATA_PATHS)}")
     if how != "auto":
-        return DataPath(how == "materialize", 0, 0, f"--data-path {how}")
+        return DataPath(how == "materialize", f"--data-path {how}")
     if object_store_bytes is None:
         object_store_bytes = int(ray.cluster_resources().get("object_store_memory", 0))
     size = decoded_bytes(manifest, task, settings, splits)
@@ -136,7 +134,7 @@ def choose_data_path(
         f"decoded data ~{size / 2**20:,.0f} MiB {'within' if fits else 'over'} "
         f"{MATERIALIZE_SHARE:.0%} of the {object_store_bytes / 2**30:.1f} GiB object store"
     )
-    return DataPath(fits, size, object_store_bytes, why)
+    return DataPath(fits, why)
 
 
 def decoded_splits(

@@ -6,9 +6,11 @@ runs (AdamW, one-cycle schedule with 15% warm-up, gradient clip 1, the task's ba
 and shuffled within windows of ``--buffer`` rows (the worker's local shuffle buffer is
 4 x batch = 1024 rows); ``--buffer 0`` shuffles them fully. Every arm trains with the
 same configuration for each seed, so a difference between arms is the model's, not the
-search's. Prints per arm test AUC (mean +- sd over seeds) and long-tail AUC, and
-validation AUC, and, once, how well the planted quantities themselves rank test clicks
-(the ceiling from the true interests, and the training-split pseudo-labels alone).
+search's. Prints per arm test AUC (mean +- sd over seeds), long-tail AUC, group AUC and
+validation AUC (with ``--per-epoch`` also the test figures after each earlier epoch), and,
+once, how well the planted quantities themselves rank test clicks: the ceiling from the
+true interests, the training-split pseudo-labels, and the placement alone (what a model
+that learned no interest at all would reach).
 
 Usage::
 
@@ -16,6 +18,7 @@ Usage::
     python benchmarks/ctr_planted.py --config embedding_dim=8 --lr 1.25e-3
     python benchmarks/ctr_planted.py --arms din_hard din_mgipf --config w_coarse=3.0
     python benchmarks/ctr_planted.py --synth P_VIEW_INTEREST=0.0       # random histories
+    python benchmarks/ctr_planted.py --epochs 3 --per-epoch            # test AUC by epoch
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 import hmgray.families.ctr.data.synth as synth
 from hmgray.families.ctr.config import ARMS
+from hmgray.families.ctr.metrics import group_auc
 from hmgray.families.ctr.task import CtrTask
 from hmgray.training import loop
 
@@ -64,12 +68,12 @@ def _train_batches(data: dict, batch_size: int, gen: torch.Generator, buffer: in
         yield {k: v[rows] for k, v in data.items()}
 
 
-def _aucs(model, data: dict, task, cfg) -> tuple[float, float]:
-    """(AUC, long-tail AUC) by the task's own evaluator."""
+def _aucs(model, data: dict, task, cfg) -> tuple[float, float, float]:
+    """(AUC, long-tail AUC, group AUC) by the task's own evaluator."""
     m = loop.evaluate(
         model, loop.in_memory_batches(data, 1024), task=task, config=cfg, device="cpu"
     )
-    return m["auc"], m["auc_tail"]
+    return m["auc"], m["auc_tail"], m["gauc"]
 
 
 def _ceilings(test) -> None:
@@ -84,10 +88,13 @@ def _ceilings(test) -> None:
         "true interests and placement": synth.BETA_BRAND * b + synth.BETA_CATE * c
         + synth.PID_EFFECT[2] * pid2,
         "pseudo-labels and placement": 2.0 * yb + yc + synth.PID_EFFECT[2] * pid2,
+        "placement alone": synth.PID_EFFECT[2] * pid2,
     }  # fmt: skip
+    user = test["user"].to_numpy()
     for name, s in scores.items():
         print(f"  test AUC of {name:30s} {roc_auc_score(y, s):.4f}"
-              f"  tail {roc_auc_score(y[tail], s[tail]):.4f}")  # fmt: skip
+              f"  tail {roc_auc_score(y[tail], s[tail]):.4f}"
+              f"  gAUC {group_auc(user, y, s):.4f}")  # fmt: skip
     clicks, tail_clicks = int(y.sum()), int(y[tail].sum())
     print(f"  test clicks {clicks} of {len(y)} rows ({y.mean():.1%}), on the tail {tail_clicks}")
     if (yb == 1).any():
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--buffer", type=int, default=1024, help="shuffle window (0: full)")
+    ap.add_argument("--per-epoch", action="store_true", help="also test after each earlier epoch")
     ap.add_argument("--config", nargs="*", default=[], help="CtrConfig overrides key=value")
     ap.add_argument("--synth", nargs="*", default=[], help="generator constants key=value")
     args = ap.parse_args(argv)
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     batch_size, weight_decay = int(fixed["batch_size"]), float(fixed["weight_decay"])
     steps = math.ceil(len(data["train"]["label"]) / batch_size) + 1  # as the worker counts
     for arm in args.arms:
-        runs, t0 = [], time.perf_counter()
+        runs, per_epoch, t0 = [], {}, time.perf_counter()
         for seed in args.seeds:
             torch.manual_seed(seed)
             cfg = task.make_config(
@@ -144,17 +152,23 @@ def main(argv: list[str] | None = None) -> None:
                 optimizer, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15
             )
             gen = torch.Generator().manual_seed(seed)
-            for _ in range(args.epochs):
+            for epoch in range(args.epochs):
                 loop.train_epoch(
                     model, _train_batches(data["train"], batch_size, gen, args.buffer), optimizer,
                     task=task, config=cfg, device="cpu", scheduler=scheduler,
                 )  # fmt: skip
+                if args.per_epoch and epoch < args.epochs - 1:
+                    per_epoch.setdefault(epoch, []).append(_aucs(model, data["test"], task, cfg))
             runs.append(
                 _aucs(model, data["test"], task, cfg) + _aucs(model, data["val"], task, cfg)
             )
         a = np.array(runs)
+        for epoch, rows in per_epoch.items():
+            e = np.array(rows)
+            print(f"{arm:14s} after epoch {epoch + 1}: test AUC {e[:, 0].mean():.4f}"
+                  f"  tail {e[:, 1].mean():.4f}  gAUC {e[:, 2].mean():.4f}")  # fmt: skip
         print(f"{arm:14s} test AUC {a[:, 0].mean():.4f} +- {a[:, 0].std(ddof=1) if len(a) > 1 else 0:.4f}"
-              f"  tail {a[:, 1].mean():.4f}   val AUC {a[:, 2].mean():.4f}"
+              f"  tail {a[:, 1].mean():.4f}  gAUC {a[:, 2].mean():.4f}   val AUC {a[:, 3].mean():.4f}"
               f"   {(time.perf_counter() - t0) / len(a):.0f} s/run", flush=True)  # fmt: skip
 
 

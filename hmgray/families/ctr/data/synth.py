@@ -6,7 +6,14 @@ popularity Zipf-distributed (``ZIPF``), so most items are rarely shown: the long
 (At 12 impressions per item the tail's items were seen often enough in training for
 their own embeddings to learn, and coarse supervision did not help there more than
 elsewhere; at 4 a tail item is seen once or twice in training.) Users: each has a true
-interest in ``K_BRANDS`` brands and ``K_CATES`` categories (drawn at random).
+interest in ``K_BRANDS`` brands and ``K_CATES`` categories (drawn at random), and
+belongs to one of ``GROUPS`` user groups (the ``group`` field, as Taobao's
+``cms_group_id``; present only when ``P_GROUP_INTEREST`` > 0); each of its brand interests is, with probability
+``P_GROUP_INTEREST``, its group's brand in that slot instead (each group has
+``K_BRANDS`` brands of its own). Interests drawn per user are learnable only from that
+user's own few clicks, which a field-embedding DNN does not manage within a few hundred
+steps (``benchmarks/ctr_planted.py`` and the README); interests shared by a group are
+learnable from the group field, across all the group's users.
 
 Impressions (the rows) fall over ``DAYS`` days, uniformly within a day; the validation
 and test days each hold ``EVAL_DAY_WEIGHT`` times the impressions of a training day, so
@@ -61,6 +68,7 @@ VIEWS, P_VIEW_INTEREST = 30, 0.5
 DAYS, PRE_DAYS = 8, 3
 EVAL_DAY_WEIGHT = 3.0  # impressions on the validation and test days, relative to a training day
 DAY = 86_400
+GROUPS, P_GROUP_INTEREST = 12, 0.0  # 0: interests drawn per user, no group field
 T0 = 1_494_028_800  # 2017-05-06 00:00 UTC, Taobao's first sample day
 MAX_HISTORY = 50
 TAIL_SHARE = 0.2
@@ -81,10 +89,23 @@ def synthetic_tables(n: int, seed: int):
     pop = 1.0 / np.arange(1, n_items + 1) ** ZIPF
     pop = rng.permutation(pop)
     q = rng.normal(0.0, Q_SIGMA, size=n_items + 1)
+    # user groups (as Taobao's cms_group_id) from a stream of their own, so that the
+    # other draws do not depend on them
+    grng = np.random.default_rng([seed, 1])
+    group_of = grng.integers(1, GROUPS + 1, size=n_users + 1)
+    group_brands = np.stack(
+        [grng.choice(np.arange(1, B + 1), K_BRANDS, replace=False) for _ in range(GROUPS + 1)]
+    )
     like_brand = np.zeros((n_users + 1, B + 1), dtype=bool)
     like_cate = np.zeros((n_users + 1, C + 1), dtype=bool)
     for u in range(1, n_users + 1):
-        like_brand[u, rng.choice(np.arange(1, B + 1), K_BRANDS, replace=False)] = True
+        brands = rng.choice(np.arange(1, B + 1), K_BRANDS, replace=False)
+        shared = grng.random(K_BRANDS) < P_GROUP_INTEREST
+        if shared.any():  # the group's brands in the shared slots, own ones in the rest
+            common = group_brands[group_of[u], shared]
+            own = [b for b in brands if b not in common][: K_BRANDS - len(common)]
+            brands = np.concatenate([common, own]).astype(brands.dtype)
+        like_brand[u, brands] = True
         like_cate[u, rng.choice(np.arange(1, C + 1), K_CATES, replace=False)] = True
     items_of_cate = [np.flatnonzero(item_cate[1:] == c) + 1 for c in range(C + 1)]
 
@@ -100,6 +121,7 @@ def synthetic_tables(n: int, seed: int):
     brand, cate = item_brand[item], item_cate[item]
     pid = rng.integers(1, 3, size=n)
     gender = rng.integers(1, 3, size=n_users + 1)[user]
+    group = group_of[user]
     b_int, c_int = like_brand[user, brand], like_cate[user, cate]
     logit = B0 + BETA_BRAND * b_int + BETA_CATE * c_int + q[item] + np.take(PID_EFFECT, pid)
     p = 1.0 / (1.0 + np.exp(-logit))
@@ -143,6 +165,8 @@ def synthetic_tables(n: int, seed: int):
         "user": n_users + 1, "item": n_items + 1, "brand": B + 1, "cate": C + 1,
         "pid": 3, "gender": 3,
     }  # fmt: skip
+    if P_GROUP_INTEREST > 0:
+        fields["group"] = GROUPS + 1
     table = pa.table(
         {
             "sample_id": pa.array(np.arange(n), pa.int64()),
@@ -159,6 +183,7 @@ def synthetic_tables(n: int, seed: int):
             "tail": pa.array(tail[item - 1]),
             "pid": pa.array(pid, pa.int32()),
             "gender": pa.array(gender, pa.int32()),
+            **({"group": pa.array(group, pa.int32())} if "group" in fields else {}),
         },
         schema=row_schema(fields),
     )
@@ -205,6 +230,9 @@ def write_synthetic(out_uri: str, n: int, seed: int):
                 "beta_cate": BETA_CATE,
                 "q_sigma": Q_SIGMA,
                 "rows_per_item": ROWS_PER_ITEM,
+                "rows_per_user": ROWS_PER_USER,
+                "groups": GROUPS,
+                "p_group_interest": P_GROUP_INTEREST,
                 "eval_day_weight": EVAL_DAY_WEIGHT,
             },
         },  # fmt: skip

@@ -19,6 +19,8 @@ Usage::
     python benchmarks/ctr_planted.py --arms din_hard din_mgipf --config w_coarse=3.0
     python benchmarks/ctr_planted.py --synth P_VIEW_INTEREST=0.0       # random histories
     python benchmarks/ctr_planted.py --epochs 3 --per-epoch            # test AUC by epoch
+    python benchmarks/ctr_planted.py --synth P_GROUP_INTEREST=1.0 --lr 1e-2 --config l2=1e-3
+                                                         # interests shared by user groups
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class RowDecoder:
 _COMMON: Space = {
     "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
     "embedding_dim": {"type": "categorical", "choices": [8, 16, 32]},
-    "l2": {"type": "float", "low": 1e-8, "high": 1e-4, "log": True},
+    "l2": {"type": "float", "low": 1e-8, "high": 1e-2, "log": True},
 }
 _COARSE: Space = {
     "w_coarse": {"type": "float", "low": 0.01, "high": 10.0, "log": True},

@@ -8,9 +8,9 @@ their own embeddings to learn, and coarse supervision did not help there more th
 elsewhere; at 4 a tail item is seen once or twice in training.) Users: each has a true
 interest in ``K_BRANDS`` brands and ``K_CATES`` categories (drawn at random), and
 belongs to one of ``GROUPS`` user groups (the ``group`` field, as Taobao's
-``cms_group_id``; present only when ``P_GROUP_INTEREST`` > 0); each of its brand interests is, with probability
-``P_GROUP_INTEREST``, its group's brand in that slot instead (each group has
-``K_BRANDS`` brands of its own). Interests drawn per user are learnable only from that
+``cms_group_id``; present only when ``P_GROUP_INTEREST`` > 0); each of its brand
+interests is, with probability ``P_GROUP_INTEREST``, its group's brand in that slot
+instead (each group has ``K_BRANDS`` brands of its own). Interests drawn per user are learnable only from that
 user's own few clicks, which a field-embedding DNN does not manage within a few hundred
 steps (``benchmarks/ctr_planted.py`` and the README); interests shared by a group are
 learnable from the group field, across all the group's users.
@@ -121,7 +121,6 @@ def synthetic_tables(n: int, seed: int):
     brand, cate = item_brand[item], item_cate[item]
     pid = rng.integers(1, 3, size=n)
     gender = rng.integers(1, 3, size=n_users + 1)[user]
-    group = group_of[user]
     b_int, c_int = like_brand[user, brand], like_cate[user, cate]
     logit = B0 + BETA_BRAND * b_int + BETA_CATE * c_int + q[item] + np.take(PID_EFFECT, pid)
     p = 1.0 / (1.0 + np.exp(-logit))
@@ -183,7 +182,7 @@ def synthetic_tables(n: int, seed: int):
             "tail": pa.array(tail[item - 1]),
             "pid": pa.array(pid, pa.int32()),
             "gender": pa.array(gender, pa.int32()),
-            **({"group": pa.array(group, pa.int32())} if "group" in fields else {}),
+            **({"group": pa.array(group_of[user], pa.int32())} if "group" in fields else {}),
         },
         schema=row_schema(fields),
     )

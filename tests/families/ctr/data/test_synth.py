@@ -95,7 +95,7 @@ def test_group_interests_are_shared_and_learnable_from_the_group_field(monkeypat
         score = pd.Series(list(zip(test.group, test.brand, strict=True))).map(rate).fillna(0.0)
         return roc_auc_score(test.label, score)
 
-    # (a p of 1e-12 keeps the group field, which p = 0 leaves out, and shares nothing)
     assert "group" not in synth.synthetic_tables(2000, 0)[1]["fields"]
+    # a p of 1e-12 keeps the group field, which p = 0 leaves out, and shares nothing
     shared, individual = group_table_auc(1.0), group_table_auc(1e-12)
     assert shared > individual + 0.1 and shared > 0.7, (shared, individual)

@@ -26,33 +26,24 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ast
 import math
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import torch
-from sklearn.metrics import roc_auc_score
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import hmgray.families.ctr.data.synth as synth
-from hmgray.families.ctr.config import ARMS
-from hmgray.families.ctr.metrics import group_auc
-from hmgray.families.ctr.task import CtrTask
-from hmgray.training import loop
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 
-
-def _pairs(items: list[str], flag: str) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"{flag}: expected key=value, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
+import hmgray.families.ctr.data.synth as synth  # noqa: E402
+from benchmarks.planted_flags import add_flags, apply_flags  # noqa: E402
+from hmgray.families.ctr.config import ARMS  # noqa: E402
+from hmgray.families.ctr.metrics import group_auc  # noqa: E402
+from hmgray.families.ctr.task import CtrTask  # noqa: E402
+from hmgray.training import loop  # noqa: E402
 
 
 def _train_batches(data: dict, batch_size: int, gen: torch.Generator, buffer: int):
@@ -114,18 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--buffer", type=int, default=1024, help="shuffle window (0: full)")
-    ap.add_argument("--per-epoch", action="store_true", help="also test after each earlier epoch")
-    ap.add_argument("--config", nargs="*", default=[], help="CtrConfig overrides key=value")
-    ap.add_argument("--synth", nargs="*", default=[], help="generator constants key=value")
+    add_flags(ap, "CtrConfig")
     args = ap.parse_args(argv)
-    for arm in args.arms:
-        if arm not in ARMS:
-            raise SystemExit(f"--arms: unknown arm {arm!r}; valid: {', '.join(ARMS)}")
-    for key, value in _pairs(args.synth, "--synth").items():
-        if not hasattr(synth, key):
-            raise SystemExit(f"--synth: the generator has no constant {key!r}")
-        setattr(synth, key, value)
-    overrides = _pairs(args.config, "--config")
+    overrides = apply_flags(args, ARMS, synth)
 
     torch.set_num_threads(1)
     task = CtrTask()

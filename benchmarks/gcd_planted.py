@@ -22,34 +22,25 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ast
 import math
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import hmgray.families.gcd.data.synth as synth
-from hmgray.errors import ConfigError
-from hmgray.families.gcd.config import ARMS
-from hmgray.families.gcd.task import GcdTask
-from hmgray.training import loop
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import hmgray.families.gcd.data.synth as synth  # noqa: E402
+from benchmarks.planted_flags import add_flags, apply_flags  # noqa: E402
+from hmgray.errors import ConfigError  # noqa: E402
+from hmgray.families.gcd.config import ARMS  # noqa: E402
+from hmgray.families.gcd.task import GcdTask  # noqa: E402
+from hmgray.training import loop  # noqa: E402
 
 _FIGURES = ("all", "old", "new", "known")
-
-
-def _pairs(items: list[str], flag: str) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"{flag}: expected key=value, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def _nn_batches(model, data: dict, batch_size: int, per_image: int, gen: torch.Generator):
@@ -97,18 +88,9 @@ def main(argv: list[str] | None = None) -> None:
         metavar="K",
         help="batches of K nearest neighbours (the released NNBatchSampler, K 5)",
     )
-    ap.add_argument("--per-epoch", action="store_true", help="also test after each earlier epoch")
-    ap.add_argument("--config", nargs="*", default=[], help="GcdConfig overrides key=value")
-    ap.add_argument("--synth", nargs="*", default=[], help="generator constants key=value")
+    add_flags(ap, "GcdConfig")
     args = ap.parse_args(argv)
-    for arm in args.arms:
-        if arm not in ARMS:
-            raise SystemExit(f"--arms: unknown arm {arm!r}; valid: {', '.join(ARMS)}")
-    for key, value in _pairs(args.synth, "--synth").items():
-        if not hasattr(synth, key):
-            raise SystemExit(f"--synth: the generator has no constant {key!r}")
-        setattr(synth, key, value)
-    overrides = _pairs(args.config, "--config")
+    overrides = apply_flags(args, ARMS, synth)
 
     torch.set_num_threads(1)
     task = GcdTask()

@@ -26,9 +26,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import hmgray.families.ctr.data.synth as synth  # noqa: E402
-from benchmarks.planted_flags import add_flags, apply_flags  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, fit  # noqa: E402
 from hmgray.families.ctr.config import ARMS  # noqa: E402
 from hmgray.families.ctr.metrics import group_auc  # noqa: E402
 from hmgray.families.ctr.task import CtrTask  # noqa: E402
@@ -122,27 +122,22 @@ def main(argv: list[str] | None = None) -> None:
     _ceilings(splits["test"])
     fixed = task.fixed_settings(SimpleNamespace(context=context))
     batch_size, weight_decay = int(fixed["batch_size"]), float(fixed["weight_decay"])
-    steps = math.ceil(len(data["train"]["label"]) / batch_size) + 1  # as the worker counts
     for arm in args.arms:
         runs, per_epoch, t0 = [], {}, time.perf_counter()
         for seed in args.seeds:
-            torch.manual_seed(seed)
             cfg = task.make_config(
                 {**task.arm_config(arm), "max_history": fixed["max_history"], **overrides}
             )
-            model = task.build_model(cfg, context)
-            optimizer = loop.make_optimizer(model, args.lr, weight_decay)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15
-            )
-            gen = torch.Generator().manual_seed(seed)
-            for epoch in range(args.epochs):
-                loop.train_epoch(
-                    model, _train_batches(data["train"], batch_size, gen, args.buffer), optimizer,
-                    task=task, config=cfg, device="cpu", scheduler=scheduler,
-                )  # fmt: skip
-                if args.per_epoch and epoch < args.epochs - 1:
-                    per_epoch.setdefault(epoch, []).append(_aucs(model, data["test"], task, cfg))
+            model, scores = fit(
+                task, cfg, context,
+                lambda model, gen: _train_batches(data["train"], batch_size, gen, args.buffer),
+                train_rows=len(data["train"]["label"]), batch_size=batch_size,
+                epochs=args.epochs, lr=args.lr, weight_decay=weight_decay, seed=seed,
+                score=partial(_aucs, data=data["test"], task=task, cfg=cfg)
+                if args.per_epoch else None,
+            )  # fmt: skip
+            for epoch, figures in enumerate(scores):
+                per_epoch.setdefault(epoch, []).append(figures)
             runs.append(
                 _aucs(model, data["test"], task, cfg) + _aucs(model, data["val"], task, cfg)
             )

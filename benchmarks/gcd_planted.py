@@ -22,9 +22,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import hmgray.families.gcd.data.synth as synth  # noqa: E402
-from benchmarks.planted_flags import add_flags, apply_flags  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, fit  # noqa: E402
 from hmgray.errors import ConfigError  # noqa: E402
 from hmgray.families.gcd.config import ARMS  # noqa: E402
 from hmgray.families.gcd.task import GcdTask  # noqa: E402
@@ -109,33 +109,29 @@ def main(argv: list[str] | None = None) -> None:
     batch_size = int(task.fixed_settings(SimpleNamespace(context=context))["batch_size"])
     if not 0 <= args.nn_batches <= batch_size:
         raise SystemExit(f"--nn-batches: expected 0 (off) to the batch size {batch_size}")
-    steps = math.ceil(len(data["train"]["label"]) / batch_size) + 1  # as the worker counts
+
+    def batches(model, gen):
+        if args.nn_batches:
+            return _nn_batches(model, data["train"], batch_size, args.nn_batches, gen)
+        return loop.in_memory_batches(data["train"], batch_size, gen)
+
     for arm in args.arms:
         runs, per_epoch, t0 = [], {}, time.perf_counter()
         for seed in args.seeds:
-            loop.seed_everything(seed)
             try:
                 cfg = task.make_config({**task.arm_config(arm), **overrides})
             except ConfigError as err:  # an unknown or invalid field, named by the config
                 raise SystemExit(f"--config: {err}") from None
-            model = task.build_model(cfg, context)
-            optimizer = loop.make_optimizer(model, args.lr, args.weight_decay)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15
-            )
-            gen = torch.Generator().manual_seed(seed)
-            for epoch in range(args.epochs):
-                batches = (
-                    _nn_batches(model, data["train"], batch_size, args.nn_batches, gen)
-                    if args.nn_batches
-                    else loop.in_memory_batches(data["train"], batch_size, gen)
-                )
-                loop.train_epoch(
-                    model, batches, optimizer,
-                    task=task, config=cfg, device="cpu", scheduler=scheduler,
-                )  # fmt: skip
-                if args.per_epoch and epoch < args.epochs - 1:
-                    per_epoch.setdefault(epoch, []).append(_figures(model, data["test"], task, cfg))
+
+            model, scores = fit(
+                task, cfg, context, batches,
+                train_rows=len(data["train"]["label"]), batch_size=batch_size,
+                epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, seed=seed,
+                score=partial(_figures, data=data["test"], task=task, cfg=cfg)
+                if args.per_epoch else None,
+            )  # fmt: skip
+            for epoch, figures in enumerate(scores):
+                per_epoch.setdefault(epoch, []).append(figures)
             runs.append(_figures(model, data["test"], task, cfg)[:3]
                         + _figures(model, data["val"], task, cfg)[3:])  # fmt: skip
         for epoch, rows in per_epoch.items():

@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import hmgray.families.ctr.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, fit  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit  # noqa: E402
 from hmgray.families.ctr.config import ARMS  # noqa: E402
 from hmgray.families.ctr.metrics import group_auc  # noqa: E402
 from hmgray.families.ctr.task import CtrTask  # noqa: E402
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for arm in args.arms:
         runs, per_epoch, t0 = [], {}, time.perf_counter()
         for seed in args.seeds:
-            cfg = task.make_config(
-                {**task.arm_config(arm), "max_history": fixed["max_history"], **overrides}
-            )
+            cfg = arm_config(task, arm, overrides, max_history=fixed["max_history"])
             model, scores = fit(
                 task, cfg, context,
                 lambda model, gen: _train_batches(data["train"], batch_size, gen, args.buffer),

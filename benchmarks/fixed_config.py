@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from hmgray.errors import ConfigError
 from hmgray.training import loop
 
 
@@ -53,6 +54,16 @@ def apply_flags(args, arms: tuple[str, ...], synth: ModuleType) -> dict:
             raise SystemExit(f"--synth: the generator has no constant {key!r}")
         setattr(synth, key, value)
     return pairs(args.config, "--config")
+
+
+def arm_config(task, arm: str, overrides: dict, **fixed):
+    """The task's config of ``arm`` with ``fixed`` fields (the run's fixed settings) and
+    the ``--config`` overrides on top; an unknown or invalid field exits naming
+    ``--config`` and the field."""
+    try:
+        return task.make_config({**task.arm_config(arm), **fixed, **overrides})
+    except ConfigError as err:
+        raise SystemExit(f"--config: {err}") from None
 
 
 def fit(

@@ -34,8 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import hmgray.families.gcd.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, fit  # noqa: E402
-from hmgray.errors import ConfigError  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit  # noqa: E402
 from hmgray.families.gcd.config import ARMS  # noqa: E402
 from hmgray.families.gcd.task import GcdTask  # noqa: E402
 from hmgray.training import loop  # noqa: E402
@@ -118,10 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     for arm in args.arms:
         runs, per_epoch, t0 = [], {}, time.perf_counter()
         for seed in args.seeds:
-            try:
-                cfg = task.make_config({**task.arm_config(arm), **overrides})
-            except ConfigError as err:  # an unknown or invalid field, named by the config
-                raise SystemExit(f"--config: {err}") from None
+            cfg = arm_config(task, arm, overrides)
 
             model, scores = fit(
                 task, cfg, context, batches,

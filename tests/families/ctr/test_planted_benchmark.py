@@ -32,6 +32,7 @@ def test_prints_the_ceilings_and_each_arms_aucs(capsys):
         (["--arms", "din_bogus"], "--arms"),
         (["--synth", "NOPE=1"], "--synth"),
         (["--config", "w_coarse"], "--config"),
+        (["--config", "nope=1"], "--config"),
     ],  # fmt: skip
 )
 def test_bad_flags_are_refused_by_name(argv, flag):

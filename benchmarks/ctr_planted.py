@@ -30,7 +30,6 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,7 +38,7 @@ import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import hmgray.families.ctr.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit, synthetic_data  # noqa: E402
 from hmgray.families.ctr.config import ARMS  # noqa: E402
 from hmgray.families.ctr.metrics import group_auc  # noqa: E402
 from hmgray.families.ctr.task import CtrTask  # noqa: E402
@@ -109,18 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     overrides = apply_flags(args, ARMS, synth)
 
-    torch.set_num_threads(1)
     task = CtrTask()
-    splits, context = synth.synthetic_tables(args.n, args.data_seed)
-    decode = task.decoder(context, None)
-    data = {
-        name: {k: torch.as_tensor(np.asarray(v)) for k, v in decode(table).items()}
-        for name, table in splits.items()
-    }
+    splits, context, fixed, data = synthetic_data(task, synth, args.n, args.data_seed)
     print(f"{args.n} impressions: train {len(data['train']['label'])}, "
           f"test {len(data['test']['label'])}")  # fmt: skip
     _ceilings(splits["test"])
-    fixed = task.fixed_settings(SimpleNamespace(context=context))
     batch_size, weight_decay = int(fixed["batch_size"]), float(fixed["weight_decay"])
     for arm in args.arms:
         runs, per_epoch, t0 = [], {}, time.perf_counter()

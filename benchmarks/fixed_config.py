@@ -8,9 +8,10 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable, Iterable
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import numpy as np
 import torch
 
 from hmgray.errors import ConfigError
@@ -54,6 +55,25 @@ def apply_flags(args, arms: tuple[str, ...], synth: ModuleType) -> dict:
             raise SystemExit(f"--synth: the generator has no constant {key!r}")
         setattr(synth, key, value)
     return pairs(args.config, "--config")
+
+
+def synthetic_data(task, synth: ModuleType, n: int, seed: int):
+    """``(tables, context, fixed settings, tensors)`` of the generator's ``n`` rows: the
+    tables by split, the data's context, the task's fixed settings for it and every split
+    decoded into tensors; a size the generator refuses exits naming ``--n``. One thread
+    from here on (the benchmarks' runs are single-threaded)."""
+    try:
+        tables, context = synth.synthetic_tables(n, seed)
+    except ValueError as err:
+        raise SystemExit(f"--n: {err}") from None
+    fixed = task.fixed_settings(SimpleNamespace(context=context))
+    decode = task.decoder(context, fixed)
+    data = {
+        name: {k: torch.as_tensor(np.asarray(v)) for k, v in decode(table).items()}
+        for name, table in tables.items()
+    }
+    torch.set_num_threads(1)
+    return tables, context, fixed, data
 
 
 def arm_config(task, arm: str, overrides: dict, **fixed):

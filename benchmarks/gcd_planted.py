@@ -26,7 +26,6 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,7 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import hmgray.families.gcd.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit, synthetic_data  # noqa: E402
 from hmgray.families.gcd.config import ARMS  # noqa: E402
 from hmgray.families.gcd.task import GcdTask  # noqa: E402
 from hmgray.training import loop  # noqa: E402
@@ -91,21 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     overrides = apply_flags(args, ARMS, synth)
 
-    torch.set_num_threads(1)
     task = GcdTask()
-    try:
-        splits, context = synth.synthetic_tables(args.n, args.data_seed)
-    except ValueError as err:
-        raise SystemExit(f"--n: {err}") from None
-    decode = task.decoder(context, None)
-    data = {
-        name: {k: torch.as_tensor(np.asarray(v)) for k, v in decode(table).items()}
-        for name, table in splits.items()
-    }
+    splits, context, fixed, data = synthetic_data(task, synth, args.n, args.data_seed)
     print(f"{args.n} images: train {len(data['train']['label'])} "
           f"({int(data['train']['labelled'].sum())} labelled), val {len(data['val']['label'])}, "
           f"test (unlabelled training images) {len(data['test']['label'])}")  # fmt: skip
-    batch_size = int(task.fixed_settings(SimpleNamespace(context=context))["batch_size"])
+    batch_size = int(fixed["batch_size"])
     if not 0 <= args.nn_batches <= batch_size:
         raise SystemExit(f"--nn-batches: expected 0 (off) to the batch size {batch_size}")
 

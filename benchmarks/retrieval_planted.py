@@ -27,15 +27,13 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 import hmgray.families.retrieval.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit  # noqa: E402
+from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit, synthetic_data  # noqa: E402
 from hmgray.families.retrieval.config import ARMS  # noqa: E402
 from hmgray.families.retrieval.task import RetrievalTask  # noqa: E402
 from hmgray.training import loop  # noqa: E402
@@ -67,18 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     overrides = apply_flags(args, ARMS, synth)
 
-    torch.set_num_threads(1)
     task = RetrievalTask()
-    try:
-        splits, context = synth.synthetic_tables(args.n, args.data_seed)
-    except ValueError as err:
-        raise SystemExit(f"--n: {err}") from None
-    fixed = task.fixed_settings(SimpleNamespace(context=context))
-    decode = task.decoder(context, fixed)
-    data = {
-        name: {k: torch.as_tensor(np.asarray(v)) for k, v in decode(table).items()}
-        for name, table in splits.items()
-    }
+    splits, context, fixed, data = synthetic_data(task, synth, args.n, args.data_seed)
     print(f"{args.n} pairs: train {len(data['train']['identity'])}, "
           f"val {len(data['val']['identity'])}, test {len(data['test']['identity'])} "
           f"({context['num_identities']} identities in {context['groups']} groups)")  # fmt: skip

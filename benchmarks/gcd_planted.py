@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> None:
         runs, per_epoch, t0 = [], {}, time.perf_counter()
         for seed in args.seeds:
             cfg = arm_config(task, arm, overrides)
-
             model, scores = fit(
                 task, cfg, context, batches,
                 train_rows=len(data["train"]["label"]), batch_size=batch_size,

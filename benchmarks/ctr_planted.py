@@ -38,7 +38,13 @@ import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 import hmgray.families.ctr.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit, synthetic_data  # noqa: E402
+from benchmarks.fixed_config import (  # noqa: E402
+    add_flags,
+    apply_flags,
+    arm_config,
+    fit,
+    synthetic_data,
+)
 from hmgray.families.ctr.config import ARMS  # noqa: E402
 from hmgray.families.ctr.metrics import group_auc  # noqa: E402
 from hmgray.families.ctr.task import CtrTask  # noqa: E402

@@ -60,8 +60,7 @@ def apply_flags(args, arms: tuple[str, ...], synth: ModuleType) -> dict:
 def synthetic_data(task, synth: ModuleType, n: int, seed: int):
     """``(tables, context, fixed settings, tensors)`` of the generator's ``n`` rows: the
     tables by split, the data's context, the task's fixed settings for it and every split
-    decoded into tensors; a size the generator refuses exits naming ``--n``. One thread
-    from here on (the benchmarks' runs are single-threaded)."""
+    decoded into tensors; a size the generator refuses exits naming ``--n``."""
     try:
         tables, context = synth.synthetic_tables(n, seed)
     except ValueError as err:
@@ -72,7 +71,6 @@ def synthetic_data(task, synth: ModuleType, n: int, seed: int):
         name: {k: torch.as_tensor(np.asarray(v)) for k, v in decode(table).items()}
         for name, table in tables.items()
     }
-    torch.set_num_threads(1)
     return tables, context, fixed, data
 
 
@@ -100,11 +98,12 @@ def fit(
     seed: int,
     score: Callable[[torch.nn.Module], Any] | None = None,
 ) -> tuple[torch.nn.Module, list]:
-    """Train one model as the worker does: seeded, ``loop.make_optimizer``'s AdamW, a
-        one-cycle schedule with 15% warm-up over ``epochs`` x the worker's steps per epoch,
-        gradient clip 1, on CPU. ``batches(model, generator)`` gives each epoch's training
-        batches. Returns the model and ``score(model)`` after every epoch but the last (empty
-    without ``score``)."""
+    """Train one model as the worker does, on one CPU thread: seeded,
+    ``loop.make_optimizer``'s AdamW, a one-cycle schedule with 15% warm-up over ``epochs``
+    x the worker's steps per epoch, gradient clip 1. ``batches(model, generator)`` gives
+    each epoch's training batches. Returns the model and ``score(model)`` after every
+    epoch but the last (empty without ``score``)."""
+    torch.set_num_threads(1)
     loop.seed_everything(seed)
     model = task.build_model(cfg, context)
     optimizer = loop.make_optimizer(model, lr, weight_decay)

@@ -33,7 +33,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import hmgray.families.gcd.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit, synthetic_data  # noqa: E402
+from benchmarks.fixed_config import (  # noqa: E402
+    add_flags,
+    apply_flags,
+    arm_config,
+    fit,
+    synthetic_data,
+)
 from hmgray.families.gcd.config import ARMS  # noqa: E402
 from hmgray.families.gcd.task import GcdTask  # noqa: E402
 from hmgray.training import loop  # noqa: E402

@@ -33,7 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import hmgray.families.retrieval.data.synth as synth  # noqa: E402
-from benchmarks.fixed_config import add_flags, apply_flags, arm_config, fit, synthetic_data  # noqa: E402
+from benchmarks.fixed_config import (  # noqa: E402
+    add_flags,
+    apply_flags,
+    arm_config,
+    fit,
+    synthetic_data,
+)
 from hmgray.families.retrieval.config import ARMS  # noqa: E402
 from hmgray.families.retrieval.task import RetrievalTask  # noqa: E402
 from hmgray.training import loop  # noqa: E402

@@ -10,10 +10,11 @@ interest in ``K_BRANDS`` brands and ``K_CATES`` categories (drawn at random), an
 belongs to one of ``GROUPS`` user groups (the ``group`` field, as Taobao's
 ``cms_group_id``; present only when ``P_GROUP_INTEREST`` > 0); each of its brand
 interests is, with probability ``P_GROUP_INTEREST``, its group's brand in that slot
-instead (each group has ``K_BRANDS`` brands of its own). Interests drawn per user are learnable only from that
-user's own few clicks, which a field-embedding DNN does not manage within a few hundred
-steps (``benchmarks/ctr_planted.py`` and the README); interests shared by a group are
-learnable from the group field, across all the group's users.
+instead (each group has ``K_BRANDS`` brands of its own). Interests drawn per user are
+learnable only from that user's own few clicks, which a field-embedding DNN does not
+manage within a few hundred steps (``benchmarks/ctr_planted.py`` and the README);
+interests shared by a group are learnable from the group field, across all the group's
+users.
 
 Impressions (the rows) fall over ``DAYS`` days, uniformly within a day; the validation
 and test days each hold ``EVAL_DAY_WEIGHT`` times the impressions of a training day, so
